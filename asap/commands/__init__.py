@@ -1,0 +1,1 @@
+"""Subcommands of the `asap` console script (registered in `asap.cli.COMMANDS`)."""

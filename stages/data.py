@@ -1,0 +1,51 @@
+"""Stage `data`: normalise the training CoTs and every benchmark into their schemas.
+
+Outputs: data/train/cots.jsonl, data/benchmarks/<name>.jsonl, reports/data.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asap import sources
+from asap.benchmarks import BENCHMARKS, normalise_benchmark
+from asap.cots import normalise_records
+from asap.io import write_json, write_jsonl
+from asap.params import stage_params
+
+TRAIN_OUT = Path("data/train/cots.jsonl")
+BENCH_DIR = Path("data/benchmarks")
+REPORT = Path("reports/data.json")
+
+
+def main() -> None:
+    params = stage_params("data")
+    train_spec = params["train"]["source"]
+    records, report = normalise_records(
+        sources.iter_rows(train_spec), sources.describe(train_spec), params["train"]["limit"]
+    )
+    write_jsonl(TRAIN_OUT, records)
+
+    benchmarks = {}
+    for name, spec in sorted(params["benchmarks"].items()):
+        problems = list(normalise_benchmark(name, sources.iter_rows(spec), sources.describe(spec)))
+        write_jsonl(BENCH_DIR / f"{name}.jsonl", problems)
+        benchmarks[name] = {
+            "source": sources.describe(spec),
+            "problems": len(problems),
+            "expected": BENCHMARKS[name].size,
+            "without_tests": sorted(p["task_id"] for p in problems if not _has_tests(p)),
+        }
+    write_json(REPORT, {"train": {"source": sources.describe(train_spec), **report.as_dict()},
+                        "benchmarks": benchmarks})
+    print(f"data: kept {report.kept}/{report.read} training records; "
+          + ", ".join(f"{n} {b['problems']}" for n, b in benchmarks.items()))
+
+
+def _has_tests(problem: dict) -> bool:
+    tests = problem["tests"]
+    return bool(tests.get("check") or tests.get("cases"))
+
+
+if __name__ == "__main__":
+    main()

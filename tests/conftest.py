@@ -1,0 +1,40 @@
+"""Shared fixtures: the repository root and the embedded model (built once, then reused)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Tests never reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def base_model_dir() -> Path:
+    """The embedded model as a transformers folder.
+
+    Uses `models/base` when the pipeline has built it; otherwise builds it the same way the
+    `base_model` stage does into `.cache/test-model` (kept between runs, git-ignored).
+    """
+    built = REPO / "models" / "base"
+    if (built / "model.safetensors").exists():
+        return built
+    from asap.base_model import build_base_model
+    from asap.params import load_params
+
+    cached = REPO / ".cache" / "test-model"
+    if not (cached / "model.safetensors").exists():
+        spec = load_params(REPO / "params.yaml")["embedded"]["base_model"]
+        build_base_model(spec, cached)
+    return cached
