@@ -3,8 +3,8 @@
 Rule: the CoT is stripped of surrounding whitespace and split on runs of blank lines
 (``re.split(r"\\n\\s*\\n", ...)``, i.e. a newline, any whitespace, another newline); empty pieces
 are dropped. Each step keeps its exact text, including the indentation of its first line.
-`join_steps` rejoins with one blank line, so ``join_steps(split_steps(c)) == c`` whenever `c` is stripped and its separators are
-exactly "\\n\\n".
+`join_steps` rejoins with one blank line, so ``join_steps(split_steps(c)) == c`` whenever `c`
+is stripped and its separators are exactly "\\n\\n".
 """
 
 from __future__ import annotations
