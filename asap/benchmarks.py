@@ -171,7 +171,9 @@ def normalise_benchmark(name: str, rows: Iterable[Row], source: str) -> Iterator
             problem = benchmark.normalise(row)
         except (KeyError, TypeError, ValueError, SyntaxError) as err:
             ident = row.get("task_id") or row.get("question_id") or f"row {position}"
-            raise DataError(f"{source}: {name} record {ident}: {type(err).__name__}: {err}") from err
+            raise DataError(
+                f"{source}: {name} record {ident}: {type(err).__name__}: {err}"
+            ) from err
         if problem is None:
             continue
         if problem["task_id"] in seen:

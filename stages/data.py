@@ -36,10 +36,17 @@ def main() -> None:
             "expected": BENCHMARKS[name].size,
             "without_tests": sorted(p["task_id"] for p in problems if not _has_tests(p)),
         }
-    write_json(REPORT, {"train": {"source": sources.describe(train_spec), **report.as_dict()},
-                        "benchmarks": benchmarks})
-    print(f"data: kept {report.kept}/{report.read} training records; "
-          + ", ".join(f"{n} {b['problems']}" for n, b in benchmarks.items()))
+    write_json(
+        REPORT,
+        {
+            "train": {"source": sources.describe(train_spec), **report.as_dict()},
+            "benchmarks": benchmarks,
+        },
+    )
+    print(
+        f"data: kept {report.kept}/{report.read} training records; "
+        + ", ".join(f"{n} {b['problems']}" for n, b in benchmarks.items())
+    )
 
 
 def _has_tests(problem: dict) -> bool:

@@ -23,11 +23,21 @@ def package_versions() -> dict[str, str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    print(dumps_stable({"profile": params["profile"], "params": active_profile(params),
-                        "versions": package_versions()}, indent=2))
+    print(
+        dumps_stable(
+            {
+                "profile": params["profile"],
+                "params": active_profile(params),
+                "versions": package_versions(),
+            },
+            indent=2,
+        )
+    )
     return 0
