@@ -1,0 +1,357 @@
+"""Stage `stats`: Wilcoxon tests, the paper's tables, figures and an index of them.
+
+Reads every evaluation cell that exists (data/eval, reports/eval), the training reports
+(reports/train) and the compression reports, and writes:
+
+    reports/stats/wilcoxon.json        tests of the reference method against every other one
+    reports/tables/<table>.md|.tex     Tables 1-12 and the Wilcoxon results
+    reports/figures/budget_<b>.png     accuracy, tokens and latency against budget (Figure 3)
+    reports/figures/compression_overview.png
+    reports/README.md                  index: commit, profile, params, input hashes per artifact
+
+Cells that were not run show as gaps; nothing here fails because a method is missing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asap import figures, tables
+from asap.io import DataError, dumps_stable, read_json, sha256_file, write_json, write_text_atomic
+from asap.methods import METHODS
+from asap.params import load_params, stage_params
+from asap.stats import (
+    Outcome,
+    Summary,
+    WilcoxonParams,
+    cell_dir,
+    check_consistent,
+    load_outcomes,
+    load_summary,
+    summary_path,
+    wilcoxon_report,
+)
+
+REPORTS = Path("reports")
+TABLES_DIR = REPORTS / "tables"
+FIGURES_DIR = REPORTS / "figures"
+WILCOXON_JSON = REPORTS / "stats" / "wilcoxon.json"
+INDEX = REPORTS / "README.md"
+SWEEP_METHODS = tables.STRONG_ROWS
+
+
+@dataclass
+class Artifact:
+    """Files written from one set of inputs, for the index."""
+
+    files: list[str]
+    caption: str
+    inputs: list[str]
+
+
+class InputLog:
+    """Records the input files read while one artifact is built."""
+
+    def __init__(self) -> None:
+        self.current: set[str] = set()
+
+    def read(self, path: Path) -> None:
+        if path.exists():
+            self.current.add(path.as_posix())
+
+    def take(self) -> list[str]:
+        """The inputs read since the last call (and forget them)."""
+        inputs, self.current = sorted(self.current), set()
+        return inputs
+
+
+def summary_lookup(reports_root: Path, log: InputLog) -> Callable[[str, str, int], Summary | None]:
+    cache: dict[tuple[str, str, int], Summary | None] = {}
+
+    def lookup(method: str, benchmark: str, budget: int) -> Summary | None:
+        log.read(summary_path(reports_root, method, benchmark, budget))
+        key = (method, benchmark, budget)
+        if key not in cache:
+            cache[key] = load_summary(reports_root, method, benchmark, budget)
+        return cache[key]
+
+    return lookup
+
+
+def train_lookup(train_root: Path, log: InputLog) -> Callable[[str], dict[str, Any] | None]:
+    """reports/train/<method>.json, with seconds_per_step from <method>.timing.json if present."""
+
+    def lookup(method: str) -> dict[str, Any] | None:
+        report_file = train_root / f"{method}.json"
+        timing_file = train_root / f"{method}.timing.json"
+        if not report_file.exists():
+            return None
+        log.read(report_file)
+        report = read_json(report_file)
+        if not isinstance(report, dict):
+            raise DataError(f"{report_file}: expected a JSON object")
+        if timing_file.exists():
+            log.read(timing_file)
+            timing = read_json(timing_file)
+            if not isinstance(timing, dict):
+                raise DataError(f"{timing_file}: expected a JSON object")
+            if timing.get("seconds_per_step") is not None:
+                report = {**report, "seconds_per_step": timing["seconds_per_step"]}
+        for key in ("tokens_per_sample", "seconds_per_step"):
+            value = report.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise DataError(f"{report_file}: {key} must be a number, got {value!r}")
+        return report
+
+    return lookup
+
+
+def main_outcomes(
+    data_root: Path,
+    reports_root: Path,
+    methods: list[str],
+    budgets: Mapping[str, int],
+    log: InputLog,
+) -> dict[tuple[str, str], dict[str, Outcome] | None]:
+    """Per-problem outcomes at the main budget, checked against each cell's metrics JSON."""
+    outcomes: dict[tuple[str, str], dict[str, Outcome] | None] = {}
+    for benchmark, budget in budgets.items():
+        for method in methods:
+            directory = cell_dir(data_root, method, benchmark, budget)
+            cell = load_outcomes(data_root, method, benchmark, budget)
+            if cell is not None:
+                log.read(directory / "results.jsonl")
+                log.read(directory / "timings.jsonl")
+                summary = load_summary(reports_root, method, benchmark, budget)
+                if summary is not None:
+                    log.read(summary_path(reports_root, method, benchmark, budget))
+                    check_consistent(summary, cell, str(directory))
+            outcomes[(method, benchmark)] = cell
+    return outcomes
+
+
+def budget_figures(
+    lookup: Callable[[str, str, int], Summary | None],
+    sweep_budgets: Mapping[str, list[int]],
+    profile: str,
+    log: InputLog,
+) -> list[Artifact]:
+    """One figure per benchmark: Acc, Tok and Lat against budget (Figure 3 is LCB v4_v5)."""
+    artifacts = []
+    for benchmark, name in tables.BENCHMARK_NAMES.items():
+        budgets = list(sweep_budgets.get(benchmark, []))
+        series = {}
+        missing = []
+        for method in SWEEP_METHODS:
+            points = [(b, s) for b in budgets if (s := lookup(method, benchmark, b)) is not None]
+            series[METHODS[method].label] = points
+            if len(points) < len(budgets):
+                missing.append(METHODS[method].label)
+        if not budgets:
+            note = f"no token-budget sweep in profile {profile}"
+        elif missing:
+            note = f"not run in profile {profile} (some or all budgets): " + ", ".join(missing)
+        else:
+            note = None
+        path = FIGURES_DIR / f"budget_{benchmark}.png"
+        figures.budget_figure(
+            path,
+            f"{name}: performance under different token budgets",
+            series,
+            {b: tables.budget_label(b) for b in budgets},
+            note,
+        )
+        figure = "Figure 3: " if benchmark == "lcb_v4_v5" else ""
+        caption = f"{figure}Acc, Tok and Lat against token budget on {name}"
+        artifacts.append(Artifact([path.as_posix()], caption, log.take()))
+    return artifacts
+
+
+def pruning_stages(path: Path) -> list[figures.StageTokens] | None:
+    """ASAP's average tokens per sample before and after each stage, from reports/pruning.json.
+
+    Accepted layouts: a top-level `stages` mapping of stage -> {tokens_before, tokens_after}
+    averages, or per-record lists under `records` with `tokens_before`/`tokens_after` per stage.
+    """
+    if not path.exists():
+        return None
+    data = read_json(path)
+    stages = data.get("stages") if isinstance(data, dict) else None
+    if not isinstance(stages, dict) or not stages:
+        raise DataError(f"{path}: expected a 'stages' mapping of stage -> token averages")
+    points: list[figures.StageTokens] = []
+    for name, block in stages.items():
+        if not isinstance(block, dict):
+            raise DataError(f"{path}: stage {name!r} is not an object")
+        before = block.get("tokens_before_mean", block.get("tokens_before"))
+        after = block.get("tokens_after_mean", block.get("tokens_after"))
+        if not isinstance(before, int | float) or not isinstance(after, int | float):
+            raise DataError(f"{path}: stage {name!r} lacks numeric tokens_before/tokens_after")
+        if not points:
+            points.append(figures.StageTokens("Original", float(before)))
+        points.append(figures.StageTokens(str(name).capitalize(), float(after)))
+    return points
+
+
+def method_compression(path: Path) -> list[figures.MethodCompression] | None:
+    """Achieved (and requested) ratio per method from reports/compression.json."""
+    if not path.exists():
+        return None
+    data = read_json(path)
+    methods = data.get("methods", data) if isinstance(data, dict) else None
+    if not isinstance(methods, dict):
+        raise DataError(f"{path}: expected a mapping of method -> compression statistics")
+    out = []
+    for name, block in methods.items():
+        if not isinstance(block, dict):
+            raise DataError(f"{path}: method {name!r} is not an object")
+        achieved = block.get("achieved_ratio")
+        if not isinstance(achieved, int | float):
+            raise DataError(f"{path}: method {name!r} has no numeric achieved_ratio")
+        requested = block.get("requested_ratio")
+        label = METHODS[name].label if name in METHODS else str(name)
+        out.append(
+            figures.MethodCompression(
+                label, float(achieved), float(requested) if requested is not None else None
+            )
+        )
+    return out
+
+
+def compression_figure(params: Mapping[str, Any], profile: str, log: InputLog) -> Artifact:
+    pruning_file = Path(params["pruning_report"])
+    compression_file = Path(params["compression_report"])
+    log.read(pruning_file)
+    log.read(compression_file)
+    path = FIGURES_DIR / "compression_overview.png"
+    figures.compression_figure(
+        path,
+        pruning_stages(pruning_file),
+        method_compression(compression_file),
+        f"{pruning_file.as_posix()} not present in profile {profile}",
+        f"{compression_file.as_posix()} not present in profile {profile}",
+    )
+    caption = "Compression: ASAP tokens per sample per stage, ratio per method"
+    return Artifact([path.as_posix()], caption, log.take())
+
+
+def git_commit() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def index_markdown(
+    profile: str, params: Mapping[str, Any], artifacts: list[Artifact], commit: str
+) -> str:
+    """reports/README.md: every table and figure with the inputs (and their hashes) it used."""
+    hashes = {path: sha256_file(path) for a in artifacts for path in a.inputs}
+    lines = [
+        "# Reports",
+        "",
+        "Generated by the `stats` stage (`dvc repro stats`); do not edit by hand. A dash (—) in",
+        "a table marks a cell whose inputs were not produced in this profile; each table's notes",
+        "name them.",
+        "",
+        f"- git commit: `{commit}`",
+        f"- profile: `{profile}`",
+        f"- params `{profile}.stats`:",
+        "",
+        "```json",
+        dumps_stable(params, indent=2),
+        "```",
+        "",
+        "## Artifacts",
+        "",
+        "| files | content | inputs (sha256 prefix) |",
+        "|:---|:---|:---|",
+    ]
+    for artifact in artifacts:
+        links = []
+        for file in artifact.files:
+            link = Path(file).relative_to(REPORTS).as_posix()
+            links.append(f"[{link}]({link})")
+        listed = "<br>".join(f"`{p}` `{hashes[p][:12]}`" for p in artifact.inputs)
+        lines.append(f"| {'<br>'.join(links)} | {artifact.caption} | {listed or 'none'} |")
+    lines += ["", "## Input hashes (sha256)", "", "| input | sha256 |", "|:---|:---|"]
+    lines += [f"| `{path}` | `{digest}` |" for path, digest in sorted(hashes.items())]
+    return "\n".join(lines) + "\n"
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    for benchmark in tables.BENCHMARK_HEADERS:
+        if benchmark not in params["main_budget"]:
+            raise DataError(f"params stats.main_budget: no budget for benchmark {benchmark!r}")
+    for method in [params["reference"], *params["comparators"]]:
+        if method not in METHODS:
+            raise DataError(f"params stats: unknown method {method!r}; known: {sorted(METHODS)}")
+    second = params.get("second_backbone")
+    if second is not None and not {"label", "eval_reports_dir"} <= set(second):
+        raise DataError("params stats.second_backbone: needs 'label' and 'eval_reports_dir'")
+
+
+def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
+    """Write every report of the stage; return the Wilcoxon report."""
+    check_params(params)
+    test_params = WilcoxonParams.from_params(params)
+    data_root = Path(params["eval_data_dir"])
+    reports_root = Path(params["eval_reports_dir"])
+    main_budgets = {b: int(v) for b, v in params["main_budget"].items()}
+    sweep_budgets = {b: [int(x) for x in v or []] for b, v in params["sweep_budgets"].items()}
+    reference, comparators = str(params["reference"]), list(params["comparators"])
+    log = InputLog()
+    artifacts: list[Artifact] = []
+
+    methods = [reference, *comparators]
+    outcomes = main_outcomes(data_root, reports_root, methods, main_budgets, log)
+    report = wilcoxon_report(outcomes, reference, comparators, main_budgets, test_params, profile)
+    write_json(WILCOXON_JSON, report)
+    wilcoxon_inputs = log.take()
+    artifacts.append(
+        Artifact([WILCOXON_JSON.as_posix()], "Wilcoxon tests (JSON, DVC metrics)", wilcoxon_inputs)
+    )
+
+    second = params.get("second_backbone")
+    builders = tables.table_builders(
+        summary_lookup(reports_root, log),
+        train_lookup(Path(params["train_reports_dir"]), log),
+        main_budgets,
+        sweep_budgets,
+        profile,
+        second["label"] if second is not None else None,
+        summary_lookup(Path(second["eval_reports_dir"]), log) if second is not None else None,
+    )
+    built = [(build(), log.take()) for build in builders]
+    built.append((tables.wilcoxon_table(report), wilcoxon_inputs))
+    for table, inputs in sorted(built, key=lambda item: item[0].key):
+        files = []
+        for suffix, render in ((".md", tables.to_markdown), (".tex", tables.to_latex)):
+            path = TABLES_DIR / f"{table.key}{suffix}"
+            write_text_atomic(path, render(table))
+            files.append(path.as_posix())
+        artifacts.append(Artifact(files, table.caption, inputs))
+
+    artifacts += budget_figures(summary_lookup(reports_root, log), sweep_budgets, profile, log)
+    artifacts.append(compression_figure(params, profile, log))
+    write_text_atomic(INDEX, index_markdown(profile, params, artifacts, git_commit()))
+    return report
+
+
+def main() -> int:
+    profile = str(load_params()["profile"])
+    run(stage_params("stats"), profile)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

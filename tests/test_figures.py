@@ -1,0 +1,69 @@
+"""Figures: PNG files of a fixed pixel size, byte-identical for identical inputs, gaps drawn."""
+
+from __future__ import annotations
+
+import matplotlib.image
+import pytest
+
+from asap import figures
+from asap.stats import Summary
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def sweep() -> dict[str, list[tuple[int, Summary]]]:
+    # LiveCodeBench v4_v5 from the paper's Table 10, two methods; Original was not run.
+    asap = [(2048, 13.43, 1930, 0.54), (6144, 30.60, 4988, 1.85), (10240, 36.19, 6035, 2.61)]
+    spirit = [(2048, 8.21, 1993, 0.56), (6144, 26.49, 5237, 1.93), (10240, 33.58, 7892, 4.62)]
+    return {
+        label: [(b, Summary(268, round(a * 2.68), a, t, s)) for b, a, t, s in points]
+        for label, points in (("SPIRIT", spirit), ("ASAP", asap), ("Original", []))
+    }
+
+
+def check_png(path, figsize) -> None:
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE)
+    width, height = figures.pixel_size(figsize)
+    assert matplotlib.image.imread(path).shape[:2] == (height, width)
+    assert b"Software" not in data and b"matplotlib" not in data  # no tool or time metadata
+
+
+def test_budget_figure_has_fixed_size_and_identical_bytes(tmp_path):
+    labels = {2048: "2K", 6144: "6K", 10240: "10K"}
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    figures.budget_figure(first, "LiveCodeBench v4_v5", sweep(), labels, "not run: Original")
+    figures.budget_figure(second, "LiveCodeBench v4_v5", sweep(), labels, "not run: Original")
+    check_png(first, figures.BUDGET_FIGSIZE)
+    assert first.read_bytes() == second.read_bytes()
+    other = tmp_path / "c.png"
+    figures.budget_figure(other, "LiveCodeBench v4_v5", sweep(), labels, None)
+    assert other.read_bytes() != first.read_bytes()  # the gap note is drawn
+
+
+def test_budget_figure_without_any_results_still_renders(tmp_path):
+    path = tmp_path / "empty.png"
+    figures.budget_figure(path, "HumanEval", {"ASAP": []}, {}, "no token-budget sweep")
+    check_png(path, figures.BUDGET_FIGSIZE)
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_compression_figure_with_and_without_inputs(tmp_path, present):
+    stages = [
+        figures.StageTokens("Original", 13023),
+        figures.StageTokens("Coarse", 6000),
+        figures.StageTokens("Fine", 3178),
+    ]
+    methods = [
+        figures.MethodCompression("SPIRIT", 0.47, 0.5),
+        figures.MethodCompression("TokenSkip", 0.75, None),
+    ]
+    path = tmp_path / "compression.png"
+    figures.compression_figure(
+        path,
+        stages if present else None,
+        methods if present else None,
+        "reports/pruning.json not present",
+        "reports/compression.json not present",
+    )
+    check_png(path, figures.COMPRESSION_FIGSIZE)

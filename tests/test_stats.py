@@ -1,0 +1,196 @@
+"""Paired Wilcoxon tests, Holm correction and the reading of evaluation cells."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest, chi2, wilcoxon
+
+from asap.io import DataError, write_json
+from asap.stats import (
+    MISSING,
+    NOT_TESTABLE,
+    TESTED,
+    WilcoxonParams,
+    check_consistent,
+    holm,
+    load_outcomes,
+    load_summary,
+    rank_biserial,
+    rank_sums,
+    signed_rank_test,
+    wilcoxon_report,
+)
+from tests.eval_fixtures import rows_for, write_cell
+
+
+def params(**overrides) -> WilcoxonParams:
+    base = {
+        "alpha": 0.05,
+        "zero_method": "wilcox",
+        "alternative": "two-sided",
+        "method": "auto",
+        "correction": "holm",
+        "min_pairs": 6,
+    }
+    return WilcoxonParams.from_params({**base, **overrides})
+
+
+@pytest.mark.parametrize("zero_method", ["wilcox", "pratt", "zsplit"])
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_signed_rank_test_equals_scipy(zero_method, alternative):
+    rng = np.random.default_rng(7)
+    x = rng.integers(200, 400, size=40).astype(float)
+    y = x + rng.integers(-30, 10, size=40)  # ties (zero differences) included
+    y[:5] = x[:5]
+    test = params(zero_method=zero_method, alternative=alternative)
+    result = signed_rank_test(x, y, test)
+    expected = wilcoxon(x, y, zero_method=zero_method, alternative=alternative, method="auto")
+    assert result["status"] == TESTED
+    assert result["p_value"] == pytest.approx(float(expected.pvalue), rel=1e-12)
+    assert result["statistic"] == pytest.approx(float(expected.statistic), rel=1e-12)
+    t_plus, t_minus = rank_sums(x - y, zero_method)
+    if alternative == "two-sided":
+        assert result["statistic"] == pytest.approx(min(t_plus, t_minus))
+    else:
+        assert result["statistic"] == pytest.approx(t_plus)
+    assert result["n_nontied"] == 35
+    assert result["n_reference_higher"] + result["n_reference_lower"] == 35
+
+
+def test_exact_p_value_by_hand():
+    # Six positive differences of distinct size: two-sided exact p = 2 / 2**6.
+    result = signed_rank_test([2, 3, 4, 5, 6, 7], [1, 1, 1, 1, 1, 1], params())
+    assert result["p_value"] == pytest.approx(2 / 64)
+    assert result["statistic"] == 0
+    assert result["rank_biserial"] == 1.0
+
+
+def test_pass_fail_test_is_a_sign_test_on_discordant_pairs():
+    # 9 problems only the reference solves, 1 only the comparator solves. With few pairs scipy
+    # permutes every sign: the exact sign test (binomial, p = 0.5).
+    small = signed_rank_test([1] * 9 + [0], [0] * 9 + [1], params())
+    assert small["n_nontied"] == 10
+    assert small["p_value"] == pytest.approx(binomtest(9, 10, 0.5).pvalue)
+    assert small["rank_biserial"] == pytest.approx(0.8)
+    # Plus 10 problems both solve: the normal approximation over the discordant pairs, which
+    # is McNemar's chi-square (9 - 1)^2 / (9 + 1) without continuity correction.
+    large = signed_rank_test([1] * 9 + [0] + [1] * 10, [0] * 9 + [1] + [1] * 10, params())
+    assert large["n_nontied"] == 10 and large["n_pairs"] == 20
+    assert large["p_value"] == pytest.approx(chi2.sf(6.4, df=1))
+
+
+def test_rank_biserial_by_hand():
+    # |d| ranks 1, 2, 3, 4; T+ = 1 + 2 + 3 = 6, T- = 4: r = (6 - 4) / 10.
+    assert rank_biserial([1, 2, 3, -4], "wilcox") == pytest.approx(0.2)
+    # zsplit: the zero takes rank 1, split in halves: T+ = 0.5 + 2 + 3 = 5.5, T- = 0.5 + 4 = 4.5.
+    assert rank_sums([0, 1, 2, -3], "zsplit") == (5.5, 4.5)
+    assert rank_biserial([0, 0], "wilcox") is None
+
+
+def test_holm_against_a_hand_computed_example():
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, max(0.06, 0.04*1) = 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert holm([]) == []
+
+
+def test_too_few_nontied_pairs_is_not_testable():
+    result = signed_rank_test([5, 6, 7, 8, 9, 1, 1], [1, 1, 1, 1, 1, 1, 1], params())
+    assert result["status"] == NOT_TESTABLE
+    assert result["p_value"] is None and result["statistic"] is None
+    assert result["n_nontied"] == 5
+    assert "min_pairs 6" in result["reason"]
+    identical = signed_rank_test([1, 0, 1], [1, 0, 1], params(min_pairs=1))
+    assert identical["status"] == NOT_TESTABLE and identical["n_nontied"] == 0
+
+
+def test_bad_params_are_named():
+    with pytest.raises(DataError, match="zero_method"):
+        params(zero_method="drop")
+    with pytest.raises(DataError, match="correction"):
+        params(correction="bh")
+
+
+def test_report_pairs_cells_corrects_across_comparators_and_marks_missing(tmp_path):
+    n = 30
+    write_cell(tmp_path, "asap", "humaneval", 64, rows_for(n, 2, 100, 1.0))
+    write_cell(tmp_path, "original", "humaneval", 64, rows_for(n, 3, 160, 1.5, seed=1))
+    write_cell(tmp_path, "spirit", "humaneval", 64, rows_for(n, 2, 140, 1.2, seed=2))
+    root = tmp_path / "data" / "eval"
+    outcomes = {
+        (m, "humaneval"): load_outcomes(root, m, "humaneval", 64)
+        for m in ("asap", "original", "spirit", "tokenskip")
+    }
+    assert outcomes[("tokenskip", "humaneval")] is None
+    test = params()
+    report = wilcoxon_report(
+        outcomes, "asap", ["original", "spirit", "tokenskip"], {"humaneval": 64}, test, "embedded"
+    )
+    tokens = report["benchmarks"]["humaneval"]["metrics"]["tokens"]
+    assert tokens["tokenskip"]["status"] == MISSING
+    assert "not run in profile embedded: tokenskip" in tokens["tokenskip"]["reason"]
+    raw = [tokens[m]["p_value"] for m in ("original", "spirit")]
+    assert [tokens[m]["p_adjusted"] for m in ("original", "spirit")] == pytest.approx(holm(raw))
+    assert tokens["original"]["family_size"] == 2
+    asap = outcomes[("asap", "humaneval")]
+    original = outcomes[("original", "humaneval")]
+    tasks = sorted(asap)
+    expected = wilcoxon(
+        [asap[t].tokens for t in tasks], [original[t].tokens for t in tasks], zero_method="wilcox"
+    )
+    assert tokens["original"]["p_value"] == pytest.approx(float(expected.pvalue))
+    assert tokens["original"]["rank_biserial"] < 0  # ASAP generates fewer tokens
+    assert tokens["original"]["significant"] is True
+    json.dumps(report)  # plain JSON types only
+
+
+def test_missing_reference_makes_every_comparison_missing(tmp_path):
+    write_cell(tmp_path, "original", "leetcode", 64, rows_for(8, 2, 100, 1.0))
+    outcomes = {
+        ("asap", "leetcode"): None,
+        ("original", "leetcode"): load_outcomes(tmp_path / "data/eval", "original", "leetcode", 64),
+    }
+    report = wilcoxon_report(outcomes, "asap", ["original"], {"leetcode": 64}, params(), "paper")
+    for metric in ("passed", "tokens", "latency_s"):
+        result = report["benchmarks"]["leetcode"]["metrics"][metric]["original"]
+        assert result["status"] == MISSING and result["p_value"] is None
+
+
+def test_reading_cells_rejects_bad_files_by_name(tmp_path):
+    write_cell(tmp_path, "asap", "humaneval", 64, rows_for(4, 2, 100, 1.0))
+    root = tmp_path / "data/eval"
+    cell = root / "asap/humaneval/64"
+    timings = cell / "timings.jsonl"
+    timings.write_text(timings.read_text().replace("task/3", "task/9"))
+    with pytest.raises(DataError, match="cover different tasks"):
+        load_outcomes(root, "asap", "humaneval", 64)
+    timings.unlink()
+    with pytest.raises(DataError, match=r"timings.jsonl: missing"):
+        load_outcomes(root, "asap", "humaneval", 64)
+    results = cell / "results.jsonl"
+    results.write_text(results.read_text() + results.read_text().splitlines()[0] + "\n")
+    (cell / "timings.jsonl").write_text('{"task_id": "task/0", "latency_s": 1.0}\n')
+    with pytest.raises(DataError, match=r"results.jsonl: record 5: duplicate task_id"):
+        load_outcomes(root, "asap", "humaneval", 64)
+    results.write_text('{"task_id": "task/0", "passed": "yes", "tokens": 3}\n')
+    with pytest.raises(DataError, match=r"record 1: field 'passed' has type str"):
+        load_outcomes(root, "asap", "humaneval", 64)
+
+
+def test_metrics_json_must_match_the_per_problem_results(tmp_path):
+    write_cell(tmp_path, "asap", "humaneval", 64, rows_for(6, 2, 100, 1.0))
+    outcomes = load_outcomes(tmp_path / "data/eval", "asap", "humaneval", 64)
+    reports = tmp_path / "reports/eval"
+    summary = load_summary(reports, "asap", "humaneval", 64)
+    check_consistent(summary, outcomes, "cell")
+    path = reports / "asap/humaneval/64.json"
+    data = json.loads(path.read_text())
+    write_json(path, {**data, "passed": data["passed"] + 1})
+    with pytest.raises(DataError, match="metrics say n=6, passed=4"):
+        check_consistent(load_summary(reports, "asap", "humaneval", 64), outcomes, "cell")
+    write_json(path, {**data, "avg_tokens": "many"})
+    with pytest.raises(DataError, match="avg_tokens"):
+        load_summary(reports, "asap", "humaneval", 64)

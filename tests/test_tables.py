@@ -1,0 +1,277 @@
+"""Tables in the paper's layout: golden files, best-value marking, gaps, and the stats stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from asap import tables
+from asap.io import read_json, write_json
+from asap.stats import Summary
+from stages import stats as stage
+from tests.eval_fixtures import rows_for, write_cell
+
+GOLDEN = Path(__file__).parent / "golden"
+
+# The paper's Table 1 (DeepSeek-R1-Distill-Qwen-7B): Acc, Tok, Lat per benchmark.
+PAPER_TABLE1 = """
+zero_shot         73.78 3051 1.16 68.29 3051 1.16 42.16 7088 3.59 25.37 8336 5.15 19.74 8680 4.95
+original          78.05 2973 1.12 75.61 2973 1.12 52.12 6611 3.15 30.97 8289 4.83 25.00 8485 4.72
+selective_context 59.76 2979 1.13 54.88 2979 1.13 30.23 7025 3.75 16.79 8558 5.35 15.79 8461 4.90
+llmlingua2        71.34 3075 1.19 68.29 3075 1.19 38.89 6953 3.60 22.76 8474 5.31 17.54 8513 4.81
+tokenskip         76.83 2823 1.07 73.78 2823 1.07 32.35 7095 3.85 20.15 8400 5.37 18.42 8503 4.87
+spirit            83.54 2764 1.07 75.61 2764 1.07 50.82 6524 3.09 33.58 7892 4.62 25.00 8186 4.45
+asap              84.15 2464 0.98 78.66 2464 0.98 54.74 5177 2.09 36.19 6035 2.61 27.63 7541 3.48
+"""
+BUDGETS = {
+    "humaneval": 6144,
+    "humanevalplus": 6144,
+    "lcb_v1_v3": 10240,
+    "lcb_v4_v5": 10240,
+    "leetcode": 10240,
+}
+
+
+def paper_cells() -> dict[tuple[str, str], Summary]:
+    cells = {}
+    for line in PAPER_TABLE1.strip().splitlines():
+        method, *numbers = line.split()
+        for i, benchmark in enumerate(tables.BENCHMARK_HEADERS):
+            acc, tok, lat = (float(x) for x in numbers[3 * i : 3 * i + 3])
+            cells[(method, benchmark)] = Summary(100, round(acc), acc, tok, lat)
+    return cells
+
+
+def paper_lookup(skip: str | None = None):
+    cells = paper_cells()
+
+    def lookup(method: str, benchmark: str, budget: int) -> Summary | None:
+        if method == skip or budget != BUDGETS[benchmark]:
+            return None
+        return cells.get((method, benchmark))
+
+    return lookup
+
+
+def test_table1_matches_golden_markdown_and_latex():
+    table = tables.table1(paper_lookup(skip="llmlingua2"), BUDGETS, "embedded")
+    assert tables.to_markdown(table) == (GOLDEN / "table01.md").read_text(encoding="utf-8")
+    assert tables.to_latex(table) == (GOLDEN / "table01.tex").read_text(encoding="utf-8")
+
+
+def test_paper_numbers_make_every_best_value_asap():
+    # The paper: ASAP has the best accuracy, fewest tokens and lowest latency everywhere.
+    table = tables.table1(paper_lookup(), BUDGETS, "paper")
+    for label, values in table.panels[0].rows:
+        assert all(v.bold for v in values) == (label == "ASAP")
+        assert any(v.bold for v in values) == (label == "ASAP")
+    assert not any("not run" in note for note in table.notes)
+
+
+def test_ties_at_printed_precision_are_all_bold():
+    marked = tables.mark_best(["25.00", "25.00", "24.99", tables.GAP], higher_is_better=True)
+    assert [v.bold for v in marked] == [True, True, False, False]
+    marked = tables.mark_best(["2464", "2465"], higher_is_better=False)
+    assert [v.bold for v in marked] == [True, False]
+
+
+def test_sweep_bolds_best_per_budget_row():
+    cells = paper_cells()
+
+    def lookup(method, benchmark, budget):
+        return cells[(method, benchmark)] if budget == 6144 else None
+
+    table = tables.sweep_table(9, lookup, {"humaneval": [1024, 6144]}, "embedded")
+    he = table.panels[0]
+    assert [label for label, _ in he.rows] == ["1K", "6K"]
+    assert all(v.text == tables.GAP and not v.bold for v in he.rows[0][1])
+    six_k = he.rows[1][1]
+    assert [v.text for v in six_k if v.bold] == ["84.15", "2464", "0.98"]
+    assert table.panels[1].rows[0][0] == tables.GAP  # HE+ has no sweep budgets here
+    assert "no token-budget sweep in profile embedded: HE+." in table.notes[-1]
+    assert any("Zero-shot (HE 1K)" in note for note in table.notes)
+
+
+def test_table3_changes_relative_to_original_and_gaps():
+    reports = {
+        "original": {"tokens_per_sample": 13023, "seconds_per_step": 80.11},
+        "spirit": {"tokens_per_sample": 6082},
+        "asap": {"tokens_per_sample": 3178, "seconds_per_step": 31.48},
+    }
+    table = tables.table3(reports.get, "embedded")
+    rows = dict(table.panels[0].rows)
+    assert [v.text for v in rows["ASAP"]] == ["3178 (-75.6%)", "31.48 (-60.7%)"]
+    assert all(v.bold for v in rows["ASAP"])
+    assert [v.text for v in rows["Original"]] == ["13023", "80.11"]
+    assert [v.text for v in rows["SPIRIT"]] == ["6082 (-53.3%)", tables.GAP]
+    assert [v.text for v in rows["TokenSkip"]] == [tables.GAP, tables.GAP]
+    note = table.notes[-1]
+    assert "TokenSkip (training report)" in note and "SPIRIT (seconds per step)" in note
+
+
+def test_second_backbone_absent_shows_the_gap():
+    table = tables.backbone_table(4, ["lcb_v4_v5", "leetcode"], None, BUDGETS, None, "embedded")
+    assert all(v.text == tables.GAP for _, values in table.panels[0].rows for v in values)
+    assert "second backbone not run in profile embedded" in table.notes[-1]
+    present = tables.backbone_table(
+        12, list(BUDGETS), paper_lookup(), BUDGETS, "DeepSeek-R1-Distill-Llama-8B", "paper"
+    )
+    assert present.caption == "Table 12: Results on DeepSeek-R1-Distill-Llama-8B."
+    assert [label for label, _ in present.panels[0].rows] == [
+        "Zero-shot",
+        "Original",
+        "SPIRIT",
+        "ASAP",
+    ]
+
+
+def test_latex_escapes_specials():
+    assert tables.latex_escape("v1_v3 50% & #1 —") == r"v1\_v3 50\% \& \#1 ---"
+
+
+def test_budget_labels():
+    assert [tables.budget_label(b) for b in (1024, 6144, 10000, 256, 1500)] == [
+        "1K",
+        "6K",
+        "10K",
+        "256",
+        "1500",
+    ]
+
+
+# --- the stage, on synthetic cells in a temporary working directory --------------------------
+
+STATS_PARAMS = {
+    "reference": "asap",
+    "comparators": ["zero_shot", "original", "spirit", "wo_coarse", "wo_fine"],
+    "alpha": 0.05,
+    "zero_method": "wilcox",
+    "alternative": "two-sided",
+    "method": "auto",
+    "correction": "holm",
+    "min_pairs": 6,
+    "main_budget": {b: 64 for b in BUDGETS},
+    "sweep_budgets": {"humaneval": [32, 64], "lcb_v4_v5": [64]},
+    "second_backbone": None,
+    "eval_data_dir": "data/eval",
+    "eval_reports_dir": "reports/eval",
+    "train_reports_dir": "reports/train",
+    "pruning_report": "reports/pruning.json",
+    "compression_report": "reports/compression.json",
+}
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    for method, pass_every, tokens in (
+        ("asap", 2, 100),
+        ("zero_shot", 3, 150),
+        ("original", 2, 120),
+    ):
+        write_cell(tmp_path, method, "humaneval", 64, rows_for(20, pass_every, tokens, 1.0))
+        write_cell(
+            tmp_path, method, "humaneval", 32, rows_for(20, pass_every + 1, tokens // 2, 0.5)
+        )
+    write_cell(tmp_path, "zero_shot", "lcb_v4_v5", 64, rows_for(5, 2, 300, 2.0))
+    write_json(tmp_path / "reports/train/original.json", {"tokens_per_sample": 900})
+    write_json(tmp_path / "reports/train/original.timing.json", {"seconds_per_step": 4.0})
+    write_json(
+        tmp_path / "reports/train/asap.json", {"tokens_per_sample": 300, "seconds_per_step": 2.0}
+    )
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_stage_writes_every_table_figure_and_index_with_gaps(workdir):
+    report = stage.run(STATS_PARAMS, "embedded")
+    tokens = report["benchmarks"]["humaneval"]["metrics"]["tokens"]
+    assert tokens["original"]["status"] == "tested"
+    assert tokens["spirit"]["status"] == "missing"
+    assert (
+        report["benchmarks"]["lcb_v4_v5"]["metrics"]["passed"]["zero_shot"]["status"] == "missing"
+    )
+    assert read_json(workdir / "reports/stats/wilcoxon.json") == json.loads(json.dumps(report))
+
+    names = sorted(p.name for p in (workdir / "reports/tables").iterdir())
+    expected = [f"table{n:02d}" for n in range(1, 13)] + ["wilcoxon"]
+    assert names == sorted(f"{key}{ext}" for key in expected for ext in (".md", ".tex"))
+    table1 = (workdir / "reports/tables/table01.md").read_text()
+    assert "| ASAP | **50.00** | **" in table1
+    assert "not run in profile embedded: Zero-shot (HE+, v1_v3, All);" in table1
+    assert "; Selective Context (all);" in table1
+    table2 = (workdir / "reports/tables/table02.md").read_text()
+    assert "; w/o Any Pruning (v4_v5)." in table2  # gaps named by their row labels
+    table3 = (workdir / "reports/tables/table03.md").read_text()
+    assert "| ASAP | **300 (-66.7%)** | **2.00 (-50.0%)** |" in table3  # timing file used
+    figures = sorted(p.name for p in (workdir / "reports/figures").iterdir())
+    assert figures == sorted(
+        [f"budget_{b}.png" for b in tables.BENCHMARK_HEADERS] + ["compression_overview.png"]
+    )
+
+    index = (workdir / "reports/README.md").read_text()
+    for artifact in ("tables/table01.md", "tables/wilcoxon.tex", "figures/budget_humaneval.png"):
+        assert f"[{artifact}]({artifact})" in index
+    assert "- profile: `embedded`" in index
+    assert "- git commit: `" in index
+    digest = stage.sha256_file("reports/eval/asap/humaneval/64.json")
+    assert f"| `reports/eval/asap/humaneval/64.json` | `{digest}` |" in index
+
+
+def test_stage_is_deterministic(workdir):
+    stage.run(STATS_PARAMS, "embedded")
+    first = {p: p.read_bytes() for p in sorted((workdir / "reports").rglob("*")) if p.is_file()}
+    stage.run(STATS_PARAMS, "embedded")
+    second = {p: p.read_bytes() for p in sorted((workdir / "reports").rglob("*")) if p.is_file()}
+    assert first == second
+
+
+def test_repository_params_are_complete_for_both_profiles(repo_root):
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    for profile in ("embedded", "paper"):
+        section = params[profile]["stats"]
+        assert set(STATS_PARAMS) <= set(section), profile
+        stage.WilcoxonParams.from_params(section)
+        assert set(section["main_budget"]) == set(tables.BENCHMARK_HEADERS)
+
+
+@pytest.mark.slow
+def test_dvc_repro_stats_with_only_some_cells(repo_root, tmp_path):
+    """`dvc repro` of the real stats stage in a scratch repo holding zero_shot and asap cells."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    for name in ("asap", "stages"):
+        shutil.copytree(repo_root / name, tmp_path / name, ignore=shutil.ignore_patterns("__py*"))
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(repo_root / name, tmp_path / name)
+    budget = yaml.safe_load((repo_root / "params.yaml").read_text())["embedded"]["stats"]
+    he = budget["main_budget"]["humaneval"]
+    write_cell(tmp_path, "zero_shot", "humaneval", he, rows_for(12, 3, 200, 1.0))
+    write_cell(tmp_path, "asap", "humaneval", he, rows_for(12, 2, 100, 0.6))
+    write_json(tmp_path / "reports/train/asap.json", {"tokens_per_sample": 300})
+    env = dict(os.environ, DVC_NO_ANALYTICS="1")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+
+    def run(*cmd: str) -> str:
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, f"{cmd}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    run("git", "init", "-q")
+    run("dvc", "init", "-q")
+    run("dvc", "repro", "--single-item", "stats")
+    assert (tmp_path / "reports/figures/budget_lcb_v4_v5.png").exists()
+    assert "not run in profile embedded" in (tmp_path / "reports/tables/table02.md").read_text()
+    tested = read_json(tmp_path / "reports/stats/wilcoxon.json")["benchmarks"]["humaneval"]
+    assert tested["metrics"]["tokens"]["zero_shot"]["status"] == "tested"
+    shown = run("dvc", "metrics", "show", "--json")
+    assert "reports/stats/wilcoxon.json" in shown
+    assert json.dumps(tested["metrics"]["tokens"]["zero_shot"]["p_value"]) in shown
+    assert "Running stage" not in run("dvc", "repro", "--single-item", "stats")
+    write_cell(tmp_path, "asap", "humaneval", he, rows_for(12, 2, 90, 0.6))
+    assert "stats" in run("dvc", "status", "stats")
