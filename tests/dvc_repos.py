@@ -1,0 +1,49 @@
+"""Helpers for tests that run real `git` and `dvc` in small throwaway repositories."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """Environment for `dvc` and stage commands: this venv first on PATH, the repo importable."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", HF_HUB_OFFLINE="1", **extra)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env.setdefault("GIT_AUTHOR_NAME", "test")
+    env.setdefault("GIT_AUTHOR_EMAIL", "test@example.com")
+    env.setdefault("GIT_COMMITTER_NAME", "test")
+    env.setdefault("GIT_COMMITTER_EMAIL", "test@example.com")
+    return env
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        cmd, cwd=cwd, env=tool_env(**env), capture_output=True, text=True, check=False
+    )
+    if check:
+        assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def make_dvc_repo(root: Path, files: dict[str, str]) -> Path:
+    """A git + DVC repository at `root` holding `files` (path -> text), all committed."""
+    root.mkdir(parents=True, exist_ok=True)
+    run(["git", "init", "--quiet", "--initial-branch=main"], root)
+    run(["dvc", "init", "--quiet"], root)
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    run(["git", "add", "--all"], root)
+    run(["git", "commit", "--quiet", "-m", "init"], root)
+    return root
+
+
+def verify_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`asap verify ARGS` of this checkout's code, run in `cwd`."""
+    return run([sys.executable, "-m", "asap.cli", "verify", *args], cwd, check=False)
