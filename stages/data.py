@@ -12,6 +12,7 @@ from asap.benchmarks import BENCHMARKS, normalise_benchmark
 from asap.cots import normalise_records
 from asap.io import write_json, write_jsonl
 from asap.params import stage_params
+from asap.provenance import provenance
 
 TRAIN_OUT = Path("data/train/cots.jsonl")
 BENCH_DIR = Path("data/benchmarks")
@@ -41,12 +42,20 @@ def main() -> None:
         {
             "train": {"source": sources.describe(train_spec), **report.as_dict()},
             "benchmarks": benchmarks,
+            "provenance": provenance(
+                "data", params, _local_paths(train_spec, *params["benchmarks"].values())
+            ),
         },
     )
     print(
         f"data: kept {report.kept}/{report.read} training records; "
         + ", ".join(f"{n} {b['problems']}" for n, b in benchmarks.items())
     )
+
+
+def _local_paths(*specs: dict) -> list[str]:
+    """The local files among source specs (hub sources are identified by their params)."""
+    return sorted({str(spec["path"]) for spec in specs if "path" in spec})
 
 
 def _has_tests(problem: dict) -> bool:
