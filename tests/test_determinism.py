@@ -1,0 +1,79 @@
+"""Comparing two reproductions: only marked measurements may differ between runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asap.determinism import (
+    DIFFERENT,
+    IDENTICAL,
+    MEASUREMENTS_ONLY,
+    compare_checkouts,
+    is_measurement_file,
+    strip_measurements,
+)
+from tests.dvc_repos import make_dvc_repo, run
+
+
+def test_measurement_marks():
+    assert is_measurement_file("data/eval/m/b/1024/timings.jsonl")
+    assert is_measurement_file("reports/timings/train.json")
+    assert not is_measurement_file("data/eval/m/b/1024/results.jsonl")
+    assert not is_measurement_file("reports/timings_table.md")
+    record = {"pass_at_1": 50.0, "avg_latency_s": 1.2, "runs": [{"wall_s": 3, "n": 1}]}
+    assert strip_measurements(record) == {"pass_at_1": 50.0, "runs": [{"n": 1}]}
+
+
+SCRIPT = """\
+import json, os, random, time
+from asap.io import write_json, write_jsonl, write_text_atomic
+write_jsonl("cell/results.jsonl", [{"task_id": "t1", "passed": True}])
+write_jsonl("cell/timings.jsonl", [{"task_id": "t1", "latency_s": time.perf_counter()}])
+write_json("report.json", {"pass_at_1": 100.0, "avg_latency_s": time.perf_counter()})
+write_text_atomic("stable.txt", "same every run\\n")
+write_text_atomic("noise.bin", os.urandom(8).hex())
+"""
+
+DVC_YAML = """\
+stages:
+  run:
+    cmd: python run.py
+    deps:
+      - run.py
+    outs:
+      - cell
+      - report.json
+      - stable.txt
+      - noise.bin
+"""
+
+
+def test_two_clones_differ_only_where_marked(tmp_path):
+    origin = make_dvc_repo(tmp_path / "origin", {"run.py": SCRIPT, "dvc.yaml": DVC_YAML})
+    clones = []
+    for name in ("a", "b"):
+        clone = tmp_path / name
+        run(["git", "clone", "--quiet", str(origin), str(clone)], tmp_path)
+        run(["dvc", "repro", "--quiet"], clone)
+        clones.append(clone)
+    results = {r.path: r for r in compare_checkouts(*clones)}
+    assert results["stable.txt"].status == IDENTICAL
+    assert results["cell"].status == MEASUREMENTS_ONLY
+    assert results["report.json"].status == MEASUREMENTS_ONLY
+    assert results["noise.bin"].status == DIFFERENT
+    assert results["noise.bin"].detail == "noise.bin"
+
+    (clones[1] / "cell/results.jsonl").write_text('{"task_id": "t1", "passed": false}\n')
+    run(["dvc", "commit", "--force", "--quiet"], clones[1])
+    cell = {r.path: r for r in compare_checkouts(*clones)}["cell"]
+    assert cell.status == DIFFERENT and cell.detail == "cell/results.jsonl"
+
+
+def test_stage_missing_from_one_lock_is_a_difference(tmp_path: Path):
+    for name, stages in (("a", "x"), ("b", "y")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "dvc.lock").write_text(
+            f"schema: '2.0'\nstages:\n  {stages}:\n    cmd: 'true'\n"
+        )
+    results = compare_checkouts(tmp_path / "a", tmp_path / "b")
+    assert [(r.stage, r.status) for r in results] == [("x", DIFFERENT), ("y", DIFFERENT)]
