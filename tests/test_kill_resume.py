@@ -1,4 +1,9 @@
-"""A stage killed mid-way leaves dvc.lock untouched; the next `dvc repro` redoes it cleanly."""
+"""A stage killed mid-way leaves dvc.lock untouched; the next `dvc repro` finishes it cleanly.
+
+Covers an ordinary output (DVC deletes it before the rerun) and a `persist: true` per-record
+cache (the rerun resumes; the killed write's temporary file stays on disk but, through the
+repository's `.dvcignore`, never enters the output's hash).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,8 @@ import time
 
 import pytest
 
-from asap.verify import OK, verify_lock
-from tests.dvc_repos import make_dvc_repo, run, tool_env
+from asap.verify import OK, file_md5, listing_md5, load_lock, verify_lock
+from tests.dvc_repos import REPO, make_dvc_repo, run, tool_env
 
 WRITER = """\
 import os, time
@@ -20,6 +25,8 @@ from asap.io import atomic_path
 Path("writer.pid").write_text(str(os.getpid()))
 n = yaml.safe_load(open("params.yaml"))["write"]["parts"]
 for i in range(n):
+    if Path(f"out/part-{i:03d}.txt").exists():  # finished by an earlier, killed run
+        continue
     with atomic_path(f"out/part-{i:03d}.txt") as tmp, tmp.open("w") as handle:
         for line in range(5):
             handle.write(f"part {i} line {line}\\n")
@@ -36,7 +43,8 @@ stages:
     params:
       - write
     outs:
-      - out
+      - out:
+          persist: {persist}
 """
 
 
@@ -47,11 +55,16 @@ def _wait_for(condition, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("victim", ["stage", "dvc and stage"])
-def test_killed_stage_never_reaches_the_lock(tmp_path, victim):
+@pytest.mark.parametrize(("victim", "persist"), [("dvc and stage", False), ("stage", True)])
+def test_killed_stage_never_reaches_the_lock(tmp_path, victim, persist):
     repo = make_dvc_repo(
         tmp_path / "repo",
-        {"writer.py": WRITER, "dvc.yaml": DVC_YAML, "params.yaml": "write:\n  parts: 2\n"},
+        {
+            "writer.py": WRITER,
+            "dvc.yaml": DVC_YAML.format(persist=str(persist).lower()),
+            "params.yaml": "write:\n  parts: 2\n",
+            ".dvcignore": (REPO / ".dvcignore").read_text(),
+        },
     )
     run(["dvc", "repro", "--quiet"], repo)
     lock_before = (repo / "dvc.lock").read_bytes()
@@ -87,8 +100,17 @@ def test_killed_stage_never_reaches_the_lock(tmp_path, victim):
     stale = [f for f in verify_lock(repo / "dvc.lock") if f.status != OK]
     assert {(f.kind, f.path) for f in stale} == {("param", "params.yaml:write"), ("out", "out")}
 
+    first_part = (repo / "out/part-000.txt").stat().st_mtime_ns
     run(["dvc", "repro", "--quiet"], repo)
-    parts = sorted(p.name for p in (repo / "out").iterdir())
-    assert parts == [f"part-{i:03d}.txt" for i in range(40)]  # no leftover temporary file
+    parts = [f"part-{i:03d}.txt" for i in range(40)]
+    names = sorted(p.name for p in (repo / "out").iterdir())
+    leftovers = [n for n in names if n.endswith(".tmp")]
+    assert [n for n in names if not n.endswith(".tmp")] == parts
+    assert bool(leftovers) == persist  # DVC deletes ordinary outputs before a rerun
+    resumed = (repo / "out/part-000.txt").stat().st_mtime_ns == first_part
+    assert resumed == persist
+    out = load_lock(repo / "dvc.lock")["write"]["outs"][0]
+    clean = [{"md5": file_md5(repo / "out" / name), "relpath": name} for name in parts]
+    assert out["md5"] == listing_md5(clean) and out["nfiles"] == 40
     assert all(f.status == OK for f in verify_lock(repo / "dvc.lock"))
     assert "up to date" in run(["dvc", "status"], repo).stdout
