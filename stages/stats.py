@@ -14,16 +14,16 @@ Cells that were not run show as gaps; nothing here fails because a method is mis
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from asap import figures, tables
-from asap.io import DataError, dumps_stable, read_json, sha256_file, write_json, write_text_atomic
+from asap.io import DataError, dumps_stable, read_json, write_json, write_text_atomic
 from asap.methods import METHODS
 from asap.params import load_params, stage_params
+from asap.provenance import git_state, input_hashes
 from asap.stats import (
     Outcome,
     Summary,
@@ -173,29 +173,32 @@ def budget_figures(
     return artifacts
 
 
-def pruning_stages(path: Path) -> list[figures.StageTokens] | None:
-    """ASAP's average tokens per sample before and after each stage, from reports/pruning.json.
+STAGE_LABELS = {"original": "Original", "coarse": "Coarse", "surprisal": "Fine (surprisal)"}
 
-    Accepted layouts: a top-level `stages` mapping of stage -> {tokens_before, tokens_after}
-    averages, or per-record lists under `records` with `tokens_before`/`tokens_after` per stage.
+
+def pruning_stages(path: Path) -> list[figures.StageTokens] | None:
+    """ASAP's mean CoT tokens per record after each stage, from reports/pruning.json.
+
+    Layout (the surprisal stage's report): `stage_order` ["original", ..., "surprisal"] and
+    `stages`: {stage: {"tokens_before", "tokens_after", ...}} for every stage after the first.
     """
     if not path.exists():
         return None
     data = read_json(path)
-    stages = data.get("stages") if isinstance(data, dict) else None
-    if not isinstance(stages, dict) or not stages:
-        raise DataError(f"{path}: expected a 'stages' mapping of stage -> token averages")
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    order, stages = data.get("stage_order"), data.get("stages")
+    if not isinstance(order, list) or len(order) < 2 or not isinstance(stages, dict):
+        raise DataError(f"{path}: expected 'stage_order' (2+ stages) and a 'stages' mapping")
     points: list[figures.StageTokens] = []
-    for name, block in stages.items():
-        if not isinstance(block, dict):
-            raise DataError(f"{path}: stage {name!r} is not an object")
-        before = block.get("tokens_before_mean", block.get("tokens_before"))
-        after = block.get("tokens_after_mean", block.get("tokens_after"))
-        if not isinstance(before, int | float) or not isinstance(after, int | float):
+    for name in order[1:]:
+        block = stages.get(name)
+        numbers = [block.get(k) for k in ("tokens_before", "tokens_after")] if block else []
+        if len(numbers) != 2 or not all(isinstance(n, int | float) for n in numbers):
             raise DataError(f"{path}: stage {name!r} lacks numeric tokens_before/tokens_after")
         if not points:
-            points.append(figures.StageTokens("Original", float(before)))
-        points.append(figures.StageTokens(str(name).capitalize(), float(after)))
+            points.append(figures.StageTokens(STAGE_LABELS.get(order[0], order[0]), numbers[0]))
+        points.append(figures.StageTokens(STAGE_LABELS.get(name, str(name)), numbers[1]))
     return points
 
 
@@ -241,21 +244,12 @@ def compression_figure(params: Mapping[str, Any], profile: str, log: InputLog) -
     return Artifact([path.as_posix()], caption, log.take())
 
 
-def git_commit() -> str:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=30
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return done.stdout.strip() or "unknown"
-
-
 def index_markdown(
-    profile: str, params: Mapping[str, Any], artifacts: list[Artifact], commit: str
+    profile: str, params: Mapping[str, Any], artifacts: list[Artifact], git: Mapping[str, Any]
 ) -> str:
     """reports/README.md: every table and figure with the inputs (and their hashes) it used."""
-    hashes = {path: sha256_file(path) for a in artifacts for path in a.inputs}
+    hashes = input_hashes(sorted({path for a in artifacts for path in a.inputs}))
+    modified = " (with uncommitted changes)" if git["dirty"] else ""
     lines = [
         "# Reports",
         "",
@@ -263,7 +257,7 @@ def index_markdown(
         "a table marks a cell whose inputs were not produced in this profile; each table's notes",
         "name them.",
         "",
-        f"- git commit: `{commit}`",
+        f"- git commit: `{git['commit']}`{modified}",
         f"- profile: `{profile}`",
         f"- params `{profile}.stats`:",
         "",
@@ -273,7 +267,7 @@ def index_markdown(
         "",
         "## Artifacts",
         "",
-        "| files | content | inputs (sha256 prefix) |",
+        "| files | content | inputs (md5 prefix) |",
         "|:---|:---|:---|",
     ]
     for artifact in artifacts:
@@ -283,7 +277,8 @@ def index_markdown(
             links.append(f"[{link}]({link})")
         listed = "<br>".join(f"`{p}` `{hashes[p][:12]}`" for p in artifact.inputs)
         lines.append(f"| {'<br>'.join(links)} | {artifact.caption} | {listed or 'none'} |")
-    lines += ["", "## Input hashes (sha256)", "", "| input | sha256 |", "|:---|:---|"]
+    lines += ["", "## Input hashes", "", "DVC md5, as `dvc.lock` records them.", ""]
+    lines += ["| input | md5 |", "|:---|:---|"]
     lines += [f"| `{path}` | `{digest}` |" for path, digest in sorted(hashes.items())]
     return "\n".join(lines) + "\n"
 
@@ -343,7 +338,7 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
 
     artifacts += budget_figures(summary_lookup(reports_root, log), sweep_budgets, profile, log)
     artifacts.append(compression_figure(params, profile, log))
-    write_text_atomic(INDEX, index_markdown(profile, params, artifacts, git_commit()))
+    write_text_atomic(INDEX, index_markdown(profile, params, artifacts, git_state()))
     return report
 
 
