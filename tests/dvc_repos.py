@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def tool_env(**extra: str) -> dict[str, str]:
     """Environment for `dvc` and stage commands: this venv first on PATH, the repo importable."""
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", HF_HUB_OFFLINE="1", **extra)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", **extra}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env.setdefault("GIT_AUTHOR_NAME", "test")

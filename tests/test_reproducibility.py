@@ -1,0 +1,98 @@
+"""Reproducibility of the cheap stages in fresh clones: same hashes, verify, push/pull, --pull.
+
+Two clones of the committed repository run `dvc repro data base_model` in different
+environments (offline flag, time zone); every output must hash the same. One clone then pushes
+to a local-directory remote, loses its outputs and cache, and gets them back with `dvc pull` and
+with `dvc repro --pull` (which must not rerun the stage).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pytest
+
+from asap.determinism import IDENTICAL, compare_checkouts
+from asap.io import read_json
+from asap.verify import OK, dvc_md5, verify_lock
+from tests.dvc_repos import run
+
+pytestmark = pytest.mark.slow
+
+STAGES = ["data", "base_model"]
+DATA_OUTS = ["data/train/cots.jsonl", "data/benchmarks"]
+
+
+@pytest.fixture(scope="module")
+def clones(repo_root, tmp_path_factory):
+    base = tmp_path_factory.mktemp("reproducibility")
+    environments = {"a": {}, "b": {"HF_HUB_OFFLINE": "0", "TZ": "Asia/Tokyo"}}
+    for name, env in environments.items():
+        run(["git", "clone", "--quiet", str(repo_root), str(base / name)], base)
+        run(["dvc", "repro", *STAGES], base / name, **env)
+    return base / "a", base / "b"
+
+
+def _verify(lock, *args):
+    return run(
+        [sys.executable, "-m", "asap.cli", "verify", "--lock", str(lock), *args],
+        lock.parent,
+        check=False,
+    )
+
+
+def test_two_fresh_clones_produce_identical_outputs(clones):
+    results = compare_checkouts(*clones, STAGES)
+    assert {r.path for r in results} >= {*DATA_OUTS, "reports/data.json", "models/base"}
+    assert [r for r in results if r.status != IDENTICAL] == []
+
+
+def test_data_report_carries_provenance(clones):
+    clone = clones[0]
+    block = read_json(clone / "reports/data.json")["provenance"]
+    head = run(["git", "rev-parse", "HEAD"], clone).stdout.strip()
+    assert block["git"] == {"commit": head, "dirty": False}
+    assert block["stage"] == "data" and block["profile"] == "embedded"
+    assert block["inputs"] and all(
+        md5 == dvc_md5(clone / path) for path, md5 in block["inputs"].items()
+    )
+
+
+def test_push_pull_verify_and_repro_pull(clones, tmp_path):
+    clone = clones[0]
+    lock = clone / "dvc.lock"
+    remote = tmp_path / "remote"
+    assert _verify(lock).returncode == 0
+    run(["dvc", "remote", "add", "--default", "--force", "tmp", str(remote)], clone)
+    run(["dvc", "push", "data"], clone)
+
+    # Tampered and deleted outputs are reported.
+    (clone / "data/benchmarks/humaneval.jsonl").write_text("{}\n")
+    (clone / "data/train/cots.jsonl").unlink()
+    broken = _verify(lock, "data")
+    assert broken.returncode == 1
+    assert "MISMATCH data  out  data/benchmarks" in broken.stdout
+    assert "changed: humaneval.jsonl" in broken.stdout
+    assert "MISSING  data  out  data/train/cots.jsonl" in broken.stdout
+
+    def wipe():
+        for out in DATA_OUTS:
+            path = clone / out
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        shutil.rmtree(clone / ".dvc/cache")
+
+    wipe()
+    run(["dvc", "pull", "data"], clone)
+    assert all(f.status == OK for f in verify_lock(lock, stages=["data"]))
+    wipe()
+    from_remote = verify_lock(lock, cache=remote, stages=["data"])  # a reviewer, no checkout
+    assert all(f.status == OK for f in from_remote)
+    assert {f.path for f in from_remote if f.source == "cache"} == set(DATA_OUTS)
+
+    report = clone / "reports/data.json"
+    before = report.stat().st_mtime_ns
+    pulled = run(["dvc", "repro", "--pull", "data"], clone)
+    assert "Running stage" not in pulled.stdout, pulled.stdout
+    assert report.stat().st_mtime_ns == before  # the stage command did not run
+    assert all(f.status == OK for f in verify_lock(lock, stages=["data"]))
