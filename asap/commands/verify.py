@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DIR",
         help="verify outputs from this DVC cache or local remote directory "
-        "(no DIR: the repository's cache, as `dvc cache dir` shows it)",
+        "(no DIR: the repository's cache, as `dvc cache dir` shows it; name stages before "
+        "this option)",
     )
     parser.add_argument("--json", action="store_true", help="print every finding as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="also list entries that match")
