@@ -131,8 +131,12 @@ def compression_figure(
     methods: Sequence[MethodCompression] | None,
     stages_missing: str,
     methods_missing: str,
+    note: str | None = None,
 ) -> None:
-    """Left: ASAP's tokens per sample after each stage; right: compression ratio per method."""
+    """Left: ASAP's tokens per sample after each stage; right: compression ratio per method.
+
+    `*_missing` is drawn in a panel without data; `note` under the figure (e.g. methods not run).
+    """
     fig, (left, right) = _figure(COMPRESSION_FIGSIZE, 2)
     if stages:
         positions = range(len(stages))
@@ -146,7 +150,7 @@ def compression_figure(
     if methods:
         positions = range(len(methods))
         bars = right.bar(positions, [m.achieved for m in methods], color="tab:orange")
-        right.bar_label(bars, fmt="%.2f", fontsize=8)
+        right.bar_label(bars, fmt="%.2f", fontsize=8, label_type="center")
         requested = [(i, m.requested) for i, m in enumerate(methods) if m.requested is not None]
         if requested:
             right.scatter(
@@ -165,4 +169,6 @@ def compression_figure(
     else:
         _empty(right, methods_missing)
     right.set_title("Compression ratio per method")
+    if note:
+        fig.supxlabel(note, fontsize=8, color="dimgray")
     _save(fig, path)

@@ -202,29 +202,30 @@ def pruning_stages(path: Path) -> list[figures.StageTokens] | None:
     return points
 
 
-def method_compression(path: Path) -> list[figures.MethodCompression] | None:
-    """Achieved (and requested) ratio per method from reports/compression.json."""
+def method_compression(path: Path) -> tuple[list[figures.MethodCompression], list[str]] | None:
+    """Achieved and requested ratio per method, and the methods not run, from
+    reports/compression.json ({"methods": {method: {"status": "ok" | "not_run", ...}}})."""
     if not path.exists():
         return None
     data = read_json(path)
-    methods = data.get("methods", data) if isinstance(data, dict) else None
+    methods = data.get("methods") if isinstance(data, dict) else None
     if not isinstance(methods, dict):
-        raise DataError(f"{path}: expected a mapping of method -> compression statistics")
-    out = []
-    for name, block in methods.items():
-        if not isinstance(block, dict):
+        raise DataError(f"{path}: expected a 'methods' mapping of method -> compression entry")
+    done, not_run = [], []
+    for name, entry in methods.items():
+        label = METHODS[name].label if name in METHODS else str(name)
+        if not isinstance(entry, dict):
             raise DataError(f"{path}: method {name!r} is not an object")
-        achieved = block.get("achieved_ratio")
+        if entry.get("status") != "ok":
+            not_run.append(label)
+            continue
+        achieved, requested = entry.get("achieved_ratio"), entry.get("requested_ratio")
         if not isinstance(achieved, int | float):
             raise DataError(f"{path}: method {name!r} has no numeric achieved_ratio")
-        requested = block.get("requested_ratio")
-        label = METHODS[name].label if name in METHODS else str(name)
-        out.append(
-            figures.MethodCompression(
-                label, float(achieved), float(requested) if requested is not None else None
-            )
-        )
-    return out
+        if requested is not None and not isinstance(requested, int | float):
+            raise DataError(f"{path}: method {name!r} has a non-numeric requested_ratio")
+        done.append(figures.MethodCompression(label, achieved, requested))
+    return done, not_run
 
 
 def compression_figure(params: Mapping[str, Any], profile: str, log: InputLog) -> Artifact:
@@ -233,12 +234,14 @@ def compression_figure(params: Mapping[str, Any], profile: str, log: InputLog) -
     log.read(pruning_file)
     log.read(compression_file)
     path = FIGURES_DIR / "compression_overview.png"
+    methods, not_run = method_compression(compression_file) or (None, [])
     figures.compression_figure(
         path,
         pruning_stages(pruning_file),
-        method_compression(compression_file),
+        methods,
         f"{pruning_file.as_posix()} not present in profile {profile}",
         f"{compression_file.as_posix()} not present in profile {profile}",
+        f"not run in profile {profile}: " + ", ".join(not_run) if not_run else None,
     )
     caption = "Compression: ASAP tokens per sample per stage, ratio per method"
     return Artifact([path.as_posix()], caption, log.take())

@@ -294,10 +294,24 @@ def test_pruning_report_feeds_the_compression_figure(workdir):
         ("Coarse", 2100.0),
         ("Fine (surprisal)", 1015.25),
     ]
+    compression = {
+        "methods": {
+            "spirit": {"status": "ok", "achieved_ratio": 0.48, "requested_ratio": 0.5},
+            "tokenskip": {"status": "ok", "achieved_ratio": 0.71, "requested_ratio": None},
+            "llmlingua2": {"status": "not_run", "reason": "no scorer"},
+        }
+    }
+    write_json(workdir / "reports/compression.json", compression)
+    methods, not_run = stage.method_compression(Path("reports/compression.json"))
+    assert [(m.label, m.achieved, m.requested) for m in methods] == [
+        ("SPIRIT", 0.48, 0.5),
+        ("TokenSkip", 0.71, None),
+    ]
+    assert not_run == ["LLMLingua-2"]
     stage.run(STATS_PARAMS, "embedded")
     index = (workdir / "reports/README.md").read_text()
     row = next(line for line in index.splitlines() if "compression_overview.png" in line)
-    assert "`reports/pruning.json`" in row
+    assert "`reports/pruning.json`" in row and "`reports/compression.json`" in row
     del report["stages"]["coarse"]
     write_json(workdir / "reports/pruning.json", report)
     with pytest.raises(DataError, match=r"pruning.json: stage 'coarse' lacks numeric"):
