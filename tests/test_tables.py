@@ -256,6 +256,14 @@ def test_dvc_repro_stats_with_only_some_cells(repo_root, tmp_path):
     write_cell(tmp_path, "zero_shot", "humaneval", he, rows_for(12, 3, 200, 1.0))
     write_cell(tmp_path, "asap", "humaneval", he, rows_for(12, 2, 100, 0.6))
     write_json(tmp_path / "reports/train/asap.json", {"tokens_per_sample": 300})
+    write_json(tmp_path / "reports/compression.json", {"methods": {}})
+    write_json(
+        tmp_path / "reports/pruning.json",
+        {
+            "stage_order": ["original", "surprisal"],
+            "stages": {"surprisal": {"tokens_before": 3000, "tokens_after": 1000}},
+        },
+    )
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
 
