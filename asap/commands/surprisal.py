@@ -1,0 +1,71 @@
+"""`asap surprisal`: score every step's first-token surprisal and prune CoTs to a token budget.
+
+Input lines need `id`, `question` and `cot`; every field is kept and the output adds `steps`,
+`surprisal` (nats per step), `kept` (bool per step), `tokens_before`, `tokens_after`,
+`over_budget` and `pruned_cot`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from asap.io import write_jsonl
+from asap.pruning import MODES
+from asap.steps import join_steps
+from asap.surprisal import CONTEXTS, load_cot_records
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="scorer model folder (or hub id)")
+    parser.add_argument("--input", required=True, type=Path, help="JSONL with id, question, cot")
+    parser.add_argument("--output", required=True, type=Path, help="JSONL to write")
+    parser.add_argument("--budget", type=int, default=4096, help="token budget (%(default)s)")
+    parser.add_argument("--mode", choices=MODES, default="global", help="(%(default)s)")
+    parser.add_argument("--context", choices=CONTEXTS, default="raw", help="(%(default)s)")
+    parser.add_argument("--batch-size", type=int, default=1, help="sequences per forward pass")
+    parser.add_argument(
+        "--dtype", default="auto", choices=("auto", "bfloat16", "float32", "float16")
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if any)")
+
+
+def result_fields(steps: list[str], pruned: Any) -> dict[str, Any]:
+    """The fields `asap surprisal` adds to a record."""
+    return {
+        "steps": steps,
+        "surprisal": [round(value, 6) for value in pruned.surprisal],
+        "kept": pruned.kept,
+        "tokens_before": pruned.tokens_before,
+        "tokens_after": pruned.tokens_after,
+        "over_budget": pruned.over_budget,
+        "pruned_cot": join_steps(pruned.pruned_steps(steps)),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from asap.scoring import load_scorer
+    from asap.surprisal import prune_records
+
+    loaded = load_cot_records(args.input)
+    scorer = load_scorer(
+        args.model, dtype=args.dtype, device=args.device, batch_size=args.batch_size
+    )
+    results = prune_records(
+        scorer,
+        [(record["question"], steps) for record, steps in loaded],
+        budget=args.budget,
+        mode=args.mode,
+        context=args.context,
+    )
+    write_jsonl(
+        args.output,
+        (
+            {**record, **result_fields(steps, pruned)}
+            for (record, steps), pruned in zip(loaded, results, strict=True)
+        ),
+    )
+    over = sum(pruned.over_budget for pruned in results)
+    print(f"asap surprisal: {len(results)} records -> {args.output} ({over} over budget)")
+    return 0
