@@ -1,0 +1,63 @@
+"""SFT datasets: one JSONL file per method, `data/sft/<method>.jsonl`.
+
+SFT record (one JSON object per line)::
+
+    id             str   training-record id (unique within the file)
+    question       str   the user turn
+    cot            str   the (compressed) reasoning, placed between the think tags
+    answer         str   the final answer after </think>, kept verbatim from the training record
+    method         str   the method that produced the CoT (a key of `asap.methods.METHODS`)
+    prompt_suffix  str   optional: appended verbatim to the question inside the user turn
+                         (TokenSkip puts its compression ratio there)
+
+Other fields (`code`, `source`, `meta`, `tokenskip_ratio`, ...) are carried along and ignored by
+the trainer. The SFT response is `<think>\\n{cot}\\n</think>\\n{answer}` (see `asap.sft`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from asap.io import DataError
+
+REQUIRED_FIELDS = ("id", "question", "cot", "answer", "method")
+CARRIED_FIELDS = ("code", "source", "meta")
+
+
+def sft_record(record: dict[str, Any], method: str, cot: str, **extra: Any) -> dict[str, Any]:
+    """An SFT record from a training record (`asap.cots` schema) and the method's CoT."""
+    out = {
+        "id": record["id"],
+        "question": record["question"],
+        "cot": cot,
+        "answer": record["answer"],
+        "method": method,
+    }
+    out.update({name: record[name] for name in CARRIED_FIELDS if name in record})
+    out.update(extra)
+    return out
+
+
+def validate_sft_records(
+    records: list[dict[str, Any]], source: str | Path, method: str | None = None
+) -> None:
+    """Raise DataError naming the file and record when a record breaks the SFT schema."""
+    seen: set[str] = set()
+    for position, record in enumerate(records, start=1):
+        where = f"{source}: record {position} (id {record.get('id')!r})"
+        for name in REQUIRED_FIELDS:
+            if not isinstance(record.get(name), str):
+                raise DataError(f"{where}: field {name!r} missing or not a string")
+        if not record["cot"].strip():
+            raise DataError(f"{where}: empty cot")
+        if not record["answer"].strip():
+            raise DataError(f"{where}: empty answer")
+        if method is not None and record["method"] != method:
+            raise DataError(f"{where}: method {record['method']!r}, expected {method!r}")
+        suffix = record.get("prompt_suffix")
+        if suffix is not None and not isinstance(suffix, str):
+            raise DataError(f"{where}: prompt_suffix must be a string")
+        if record["id"] in seen:
+            raise DataError(f"{where}: duplicate id")
+        seen.add(record["id"])

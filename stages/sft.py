@@ -1,0 +1,95 @@
+"""Stage `sft@<method>`: fully fine-tune the base model on one method's SFT dataset.
+
+Run as `python -m stages.sft --method NAME`. Reads data/sft/<NAME>.jsonl and params
+`${profile}.sft`. Outputs:
+  models/<NAME>/                          fine-tuned model, tokenizer and chat template
+  data/checkpoints/sft/<NAME>/            Trainer checkpoints (persisted; a rerun resumes)
+  reports/train/<NAME>.json               tokens per sample, steps, final loss, records filtered
+  reports/train/timings/<NAME>.json       seconds per step and run time (measurements)
+  reports/figures/train_loss_<NAME>.png   training-loss curve
+
+With `sft.num_processes > 1` the stage re-launches itself on that many processes through
+`accelerate launch --config_file <sft.accelerate_config>` (FSDP or DeepSpeed ZeRO-3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from asap.io import read_jsonl, write_json
+from asap.methods import get_method
+from asap.params import stage_params
+from asap.sft import plot_loss, train_sft
+from asap.sft_data import validate_sft_records
+
+SFT_DIR = Path("data/sft")
+MODELS_DIR = Path("models")
+CHECKPOINTS_DIR = Path("data/checkpoints/sft")
+REPORTS_DIR = Path("reports/train")
+TIMINGS_DIR = REPORTS_DIR / "timings"
+FIGURES_DIR = Path("reports/figures")
+
+
+def relaunch_command(method: str, num_processes: int, config_file: str) -> list[str]:
+    """The `accelerate launch` command that runs this stage on `num_processes` processes."""
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        config_file,
+        "--num_processes",
+        str(num_processes),
+        "-m",
+        "stages.sft",
+        "--method",
+        method,
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", required=True, help="method whose SFT dataset to train on")
+    args = parser.parse_args(argv)
+    method = get_method(args.method)
+    if not method.finetuned:
+        parser.error(f"method {method.name!r} is evaluated without fine-tuning")
+    params = stage_params("sft")
+
+    num_processes = int(params.get("num_processes", 1))
+    if num_processes > 1 and "WORLD_SIZE" not in os.environ:
+        cmd = relaunch_command(method.name, num_processes, params["accelerate_config"])
+        print("sft: " + " ".join(cmd[1:]), flush=True)
+        return subprocess.run(cmd, check=False).returncode
+
+    dataset = SFT_DIR / f"{method.name}.jsonl"
+    records = list(read_jsonl(dataset))
+    validate_sft_records(records, dataset, method.name)
+    run = train_sft(
+        Path(params["model"]),
+        records,
+        params,
+        MODELS_DIR / method.name,
+        CHECKPOINTS_DIR / method.name,
+    )
+    if run.is_main_process:
+        write_json(REPORTS_DIR / f"{method.name}.json", {"method": method.name, **run.report})
+        write_json(TIMINGS_DIR / f"{method.name}.json", {"method": method.name, **run.timing})
+        plot_loss(
+            run.history, FIGURES_DIR / f"train_loss_{method.name}.png", f"SFT loss: {method.label}"
+        )
+        report = run.report
+        print(
+            f"sft@{method.name}: {report['steps']} steps on {report['records_trained']} records "
+            f"({report['records_filtered']} over max_seq_length), final loss "
+            f"{report['final_loss']}, {run.timing['seconds_per_step']} s/step"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
