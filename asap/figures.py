@@ -114,6 +114,9 @@ def budget_figure(
                 marker=MARKERS[i % len(MARKERS)],
                 label=label,
             )
+        ax.set_ylim(bottom=0)  # counts, seconds and percentages start at zero
+        if ax.get_ylim()[1] < 1:
+            ax.set_ylim(top=1)  # all-zero data: a readable axis rather than 0.00-0.05
         ax.set_xticks(budgets, [budget_labels[b] for b in budgets])
         ax.set_xlabel("Token budget")
         ax.set_ylabel(ylabel)

@@ -98,10 +98,13 @@ def fmt(value: float | None, digits: int) -> str:
 
 
 def mark_best(texts: Sequence[str], higher_is_better: bool) -> list[Value]:
-    """Bold every entry equal (as printed) to the best printed number; gaps are skipped."""
+    """Bold every entry equal (as printed) to the best printed number; gaps are skipped.
+
+    Nothing is bold when fewer than two numbers are present: there is no comparison.
+    """
     numbers = [float(t) if t != GAP else None for t in texts]
     present = [n for n in numbers if n is not None]
-    if not present:
+    if len(present) < 2:
         return [Value(t) for t in texts]
     best = max(present) if higher_is_better else min(present)
     return [Value(t, bold=n is not None and n == best) for t, n in zip(texts, numbers, strict=True)]

@@ -77,6 +77,8 @@ def test_ties_at_printed_precision_are_all_bold():
     assert [v.bold for v in marked] == [True, True, False, False]
     marked = tables.mark_best(["2464", "2465"], higher_is_better=False)
     assert [v.bold for v in marked] == [True, False]
+    alone = tables.mark_best(["0.00", tables.GAP, tables.GAP], higher_is_better=True)
+    assert not any(v.bold for v in alone)  # one method run: nothing to compare
 
 
 def test_sweep_bolds_best_per_budget_row():
@@ -237,6 +239,10 @@ def test_repository_params_are_complete_for_both_profiles(repo_root):
         assert set(STATS_PARAMS) <= set(section), profile
         stage.WilcoxonParams.from_params(section)
         assert set(section["main_budget"]) == set(tables.BENCHMARK_HEADERS)
+        evaluation = params[profile].get("eval")
+        if evaluation is not None:  # the budgets tabulated are the budgets evaluated
+            assert section["main_budget"] == evaluation["budgets"], profile
+            assert section["sweep_budgets"] == evaluation["sweep"]["budgets"], profile
 
 
 @pytest.mark.slow
