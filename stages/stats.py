@@ -83,24 +83,30 @@ def summary_lookup(reports_root: Path, log: InputLog) -> Callable[[str, str, int
 
 
 def train_lookup(train_root: Path, log: InputLog) -> Callable[[str], dict[str, Any] | None]:
-    """reports/train/<method>.json, with seconds_per_step from <method>.timing.json if present."""
+    """reports/train/<method>.json, with seconds_per_step taken from the timing file
+    (reports/train/timings/<method>.json, or reports/train/<method>.timing.json) if present."""
 
     def lookup(method: str) -> dict[str, Any] | None:
         report_file = train_root / f"{method}.json"
-        timing_file = train_root / f"{method}.timing.json"
         if not report_file.exists():
             return None
         log.read(report_file)
         report = read_json(report_file)
         if not isinstance(report, dict):
             raise DataError(f"{report_file}: expected a JSON object")
-        if timing_file.exists():
+        for timing_file in (
+            train_root / "timings" / f"{method}.json",
+            train_root / f"{method}.timing.json",
+        ):
+            if not timing_file.exists():
+                continue
             log.read(timing_file)
             timing = read_json(timing_file)
             if not isinstance(timing, dict):
                 raise DataError(f"{timing_file}: expected a JSON object")
             if timing.get("seconds_per_step") is not None:
                 report = {**report, "seconds_per_step": timing["seconds_per_step"]}
+            break
         for key in ("tokens_per_sample", "seconds_per_step"):
             value = report.get(key)
             if value is not None and (

@@ -179,11 +179,11 @@ def workdir(tmp_path, monkeypatch) -> Path:
             tmp_path, method, "humaneval", 32, rows_for(20, pass_every + 1, tokens // 2, 0.5)
         )
     write_cell(tmp_path, "zero_shot", "lcb_v4_v5", 64, rows_for(5, 2, 300, 2.0))
+    # the sft stage's layout: measurements in reports/train/timings/<method>.json
     write_json(tmp_path / "reports/train/original.json", {"tokens_per_sample": 900})
-    write_json(tmp_path / "reports/train/original.timing.json", {"seconds_per_step": 4.0})
-    write_json(
-        tmp_path / "reports/train/asap.json", {"tokens_per_sample": 300, "seconds_per_step": 2.0}
-    )
+    write_json(tmp_path / "reports/train/timings/original.json", {"seconds_per_step": 4.0})
+    write_json(tmp_path / "reports/train/asap.json", {"tokens_per_sample": 300})
+    write_json(tmp_path / "reports/train/asap.timing.json", {"seconds_per_step": 2.0})
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -208,7 +208,8 @@ def test_stage_writes_every_table_figure_and_index_with_gaps(workdir):
     table2 = (workdir / "reports/tables/table02.md").read_text()
     assert "; w/o Any Pruning (v4_v5)." in table2  # gaps named by their row labels
     table3 = (workdir / "reports/tables/table03.md").read_text()
-    assert "| ASAP | **300 (-66.7%)** | **2.00 (-50.0%)** |" in table3  # timing file used
+    assert "| Original | 900 | 4.00 |" in table3  # both timing file layouts are read
+    assert "| ASAP | **300 (-66.7%)** | **2.00 (-50.0%)** |" in table3
     figures = sorted(p.name for p in (workdir / "reports/figures").iterdir())
     assert figures == sorted(
         [f"budget_{b}.png" for b in tables.BENCHMARK_HEADERS] + ["compression_overview.png"]
