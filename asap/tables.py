@@ -355,18 +355,20 @@ def sweep_table(
     name, benchmarks = SWEEP_TABLES[number]
     gaps = Gaps()
     panels = []
-    unswept = []
+    unswept: list[str] = []
+    places: list[str] = []  # every (benchmark, budget) cell of a method in this table
     for benchmark in benchmarks:
         budgets = list(sweep_budgets.get(benchmark, []))
         if not budgets:
             unswept.append(BENCHMARK_HEADERS[benchmark][1])
         text_rows = []
         for budget in budgets:
+            where = f"{BENCHMARK_HEADERS[benchmark][1]} {budget_label(budget)}"
+            places.append(where)
             texts: list[str] = []
             for method in STRONG_ROWS:
                 summary = lookup(method, benchmark, budget)
                 if summary is None:
-                    where = f"{BENCHMARK_HEADERS[benchmark][1]} {budget_label(budget)}"
                     gaps.add(method_label(method), where)
                 texts += summary_texts(summary)
             text_rows.append(texts)
@@ -385,7 +387,7 @@ def sweep_table(
             )
         )
     notes = [ACC_NOTE, "Bold: best value among methods at each budget."]
-    notes += gaps.note(profile)
+    notes += gaps.note(profile, places)
     if unswept:
         notes.append(f"{GAP} no token-budget sweep in profile {profile}: {', '.join(unswept)}.")
     return Table(
