@@ -65,6 +65,7 @@ MANAGED_FIELDS = frozenset(
 _FINGERPRINT_EXEMPT = frozenset({"save_steps", "save_total_limit", "logging_steps", "disable_tqdm"})
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 FINGERPRINT_FILE = "fingerprint.json"
+TIMINGS_FILE = "timings.json"  # step wall times; a `timings.*` file holds measurements only
 
 UserContent = Callable[[dict[str, Any]], str]
 
@@ -277,6 +278,8 @@ def prepare_checkpoint_dir(checkpoint_dir: Path, fingerprint: str) -> Path | Non
     for path in _checkpoints(checkpoint_dir):
         if stored != fingerprint or not is_complete_checkpoint(path):
             shutil.rmtree(path)
+    if stored != fingerprint:
+        (checkpoint_dir / TIMINGS_FILE).unlink(missing_ok=True)
     write_json(stamp, {"fingerprint": fingerprint})
     return latest_complete_checkpoint(checkpoint_dir)
 
@@ -399,19 +402,39 @@ def build_trainer(
 
 
 class StepTimer:
-    """Trainer callback: wall time of every optimizer step run in this process."""
+    """Trainer callback: the wall time of every optimizer step, by global step.
 
-    def __init__(self) -> None:
-        self.durations: list[float] = []
+    With `path` (a `timings.json` in the checkpoint directory) the times are also kept on disk,
+    so a resumed run reports the steps of the killed run it continues too.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.seconds: dict[int, float] = {}
+        self.steps_run_here = 0
         self._start: float | None = None
+
+    def load(self, up_to_step: int) -> None:
+        """Take over the times that earlier runs recorded for steps 1..up_to_step."""
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return
+        self.seconds = {int(k): float(v) for k, v in stored.items() if int(k) <= up_to_step}
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._start = time.perf_counter()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self._start is not None:
-            self.durations.append(time.perf_counter() - self._start)
-            self._start = None
+        if self._start is None:
+            return
+        self.seconds[int(state.global_step)] = time.perf_counter() - self._start
+        self.steps_run_here += 1
+        self._start = None
+        if self.path is not None:
+            write_json(self.path, {str(k): round(v, 4) for k, v in sorted(self.seconds.items())})
 
     def as_callback(self) -> TrainerCallback:
         from transformers import TrainerCallback
@@ -428,12 +451,14 @@ class StepTimer:
         return _StepTimerCallback()
 
     def summary(self) -> dict[str, Any]:
-        d = self.durations
+        times = [self.seconds[step] for step in sorted(self.seconds)]
+        first = self.seconds.get(1)
         return {
-            "seconds_per_step": round(statistics.fmean(d), 4) if d else None,
-            "seconds_per_step_median": round(statistics.median(d), 4) if d else None,
-            "first_step_s": round(d[0], 4) if d else None,
-            "timed_steps": len(d),
+            "seconds_per_step": round(statistics.fmean(times), 4) if times else None,
+            "seconds_per_step_median": round(statistics.median(times), 4) if times else None,
+            "first_step_s": round(first, 4) if first is not None else None,
+            "timed_steps": len(times),
+            "steps_run_here": self.steps_run_here,
         }
 
 
@@ -468,8 +493,10 @@ def plot_loss(history: Sequence[dict[str, float]], path: Path, title: str) -> No
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.plot([h["step"] for h in history], [h["loss"] for h in history], marker="o", ms=3)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("training loss")
@@ -539,8 +566,10 @@ def train_sft(
         )
         if trainer.is_world_process_zero():
             prepare_checkpoint_dir(checkpoint_dir, fingerprint)
+            timer.path = checkpoint_dir / TIMINGS_FILE
         trainer.accelerator.wait_for_everyone()
         resume = latest_complete_checkpoint(checkpoint_dir)
+        timer.load(int(resume.name.split("-")[1]) if resume else 0)
         started = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         runtime = time.perf_counter() - started

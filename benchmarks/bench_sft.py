@@ -101,7 +101,7 @@ def child(length: int, steps: int, warmup: int, threads: int | None, device: str
         peak = (
             torch.cuda.max_memory_allocated() if device == "cuda" else _status_kib("VmHWM") * 1024
         )
-    timed = timer.durations[warmup:]
+    timed = [timer.seconds[step] for step in sorted(timer.seconds)][warmup:]
     return {
         "length": length,
         "threads": torch.get_num_threads(),

@@ -326,7 +326,9 @@ def test_loss_falls_and_a_killed_run_resumes_to_the_same_weights(
     assert latest_complete_checkpoint(ckpt) == ckpt / "checkpoint-1"
 
     resumed = train_sft(base_model_dir, records, params, tmp_path / "resumed", ckpt)
-    assert resumed.timing["resumed_from_step"] == 1 and resumed.timing["timed_steps"] == 1
+    timing = resumed.timing
+    assert timing["resumed_from_step"] == 1 and timing["steps_run_here"] == 1
+    assert timing["timed_steps"] == 2 and timing["seconds_per_step"] > 0  # step 1: killed run
     assert resumed.history == straight.history
     expected, actual = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
     assert expected.keys() == actual.keys()
@@ -335,7 +337,7 @@ def test_loss_falls_and_a_killed_run_resumes_to_the_same_weights(
 
     # Checkpoints of another run (other params, data or base model) are never resumed.
     assert prepare_checkpoint_dir(ckpt, "another run") is None
-    assert not list(ckpt.glob("checkpoint-*"))
+    assert not list(ckpt.glob("checkpoint-*")) and not (ckpt / "timings.json").exists()
 
 
 @pytest.mark.slow
@@ -364,6 +366,7 @@ def test_stage_writes_model_reports_and_figure(
     assert report["tokens_per_sample"] > report["completion_tokens_per_sample"] > 0
     timing = read_json(tmp_path / "reports/train/timings/original.json")
     assert timing["seconds_per_step"] > 0 and timing["timed_steps"] == 1
+    assert timing["steps_run_here"] == 1
     assert (tmp_path / "reports/figures/train_loss_original.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "models/original/model.safetensors").exists()
     assert (tmp_path / "models/original/chat_template.jinja").exists()
