@@ -162,3 +162,16 @@ def test_iterative_mode_removes_the_lowest_of_fresh_scores(scorer: Scorer) -> No
         kept.pop(min(range(len(kept)), key=lambda j: (values[j], j)))
     assert [i for i, keep in enumerate(result.kept) if keep] == kept
     assert result.tokens_after <= budget < result.tokens_before
+
+
+def test_bad_records_name_the_record_and_reason(tmp_path: Path) -> None:
+    from asap.io import DataError, write_jsonl
+    from asap.surprisal import load_cot_records
+
+    path = tmp_path / "in.jsonl"
+    write_jsonl(path, [{"id": "a", "question": "q", "cot": "one\n\ntwo"}, {"id": "b", "cot": "x"}])
+    with pytest.raises(DataError, match=r"record 2 \(id 'b'\): field 'question' missing"):
+        load_cot_records(path)
+    write_jsonl(path, [{"id": "c", "question": "q", "cot": " \n\n "}])
+    with pytest.raises(DataError, match=r"record 1 \(id 'c'\): empty cot"):
+        load_cot_records(path)
