@@ -13,6 +13,7 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("asap.commands.info", "show the active profile, its params and package versions"),
+    "evaluate": ("asap.commands.evaluate", "run samples against a benchmark's tests in a sandbox"),
     "surprisal": ("asap.commands.surprisal", "prune CoTs by first-token surprisal to a budget"),
     "verify": ("asap.commands.verify", "recompute every hash in dvc.lock; exit 1 on any mismatch"),
 }

@@ -1,0 +1,757 @@
+"""Run untrusted Python in its own isolated, resource-limited process tree.
+
+Each worker process starts one *zygote* (``python -S`` running `sandbox_harness`, stdlib
+only, no site-packages) that prepares what all runs share and forks one fresh process per run;
+the run is reparented to the worker (a child subreaper), so the worker waits for it and kills
+it directly. A run forks once more: its parent half (the monitor) only reports how the child
+ended; the child is pid 1 of a new pid namespace, finishes the isolation while privileged,
+drops privileges, sets resource limits and only then runs the program. The harness reports
+raw observations (encoded return values, stdout, how each case ended); the caller here decides
+verdicts by comparing them with expected values the sandbox never sees.
+
+What holds, by isolation level (`detect_isolation` picks the strongest that works):
+
+``namespaces`` (running as root, e.g. CI and this project's machines; kernel namespaces set up
+with ``unshare(2)`` from the harness itself, no extra package):
+  * network: a network namespace whose only interface, loopback, is down (connect fails,
+    127.0.0.1 included), plus a seccomp filter that allows socket() for AF_UNIX only (no IP,
+    no vsock to the hypervisor, no packet or netlink sockets) and forbids io_uring;
+  * files: in a private mount namespace every mount is remounted read-only (per mount point,
+    never the filesystem itself), /tmp, /var/tmp and /dev/shm get a fresh size-capped tmpfs
+    per run, the working directory is a new directory on it, and private ancestors of the
+    interpreter (e.g. /root) are covered by an empty tmpfs with only the interpreter bound
+    back. The program runs as an unprivileged per-worker uid (62000 + slot by default) with
+    no capabilities (bounding set emptied) and ``no_new_privs``: it can neither write outside
+    its tmpfs nor undo the mounts, and its files vanish with the run;
+  * processes: everything it starts lives in its pid namespace and is killed by the kernel
+    when the namespace's pid 1 ends, which the monitor reports; on a deadline the worker kills
+    the run's session, and, as a child subreaper, every orphan that reaches it;
+  * limits: RLIMIT_AS (memory), RLIMIT_CPU plus a CPU-time alarm per case, RLIMIT_FSIZE
+    (output and file size), RLIMIT_NPROC (per uid, so per worker), RLIMIT_NOFILE, the tmpfs
+    size, and a wall-clock deadline enforced from outside; SysV IPC is private per run.
+``userns`` (not root, unprivileged user namespaces allowed): the same namespaces inside a new
+user namespace; the program keeps the caller's uid but loses every capability (bounding set,
+locked securebits, capset) so the read-only remounts hold; RLIMIT_NPROC counts per user
+namespace.
+``process`` (no namespaces available): new session, the same resource limits, the seccomp
+filter (so still no network on x86_64), a fresh temporary directory as working directory, the
+unprivileged uid when running as root (which then keeps CAP_DAC_READ_SEARCH so that an
+interpreter under a private home stays importable: it can read every file), and the subreaper
+sweep for escaped processes. What does NOT hold here: files writable by that uid (e.g. new
+files in /tmp, or, when not root, everything the calling user can write) can be changed;
+without x86_64 seccomp the network is reachable; RLIMIT_NPROC counts the user's other
+processes too (the harness adds their number). `detect_isolation` logs a warning when it
+falls back to it.
+
+Faking a pass is impossible at every level because the verdict never comes from the sandbox's
+exit status or from a flag it sets: return values cross the boundary only as exact builtin
+types (`sandbox_harness.dumps_value`; any other object, e.g. one whose ``__eq__`` is always
+true, is reported as unserializable), stdout is compared as text, and a run that stops early
+(``sys.exit(0)``, ``os._exit(0)``, a crash) simply lacks the results of its remaining cases.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import json
+import logging
+import math
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from asap.io import DataError
+from asap.sandbox_harness import DecodeError, Unserializable, dumps_value, loads_value
+
+__all__ = [
+    "STATUSES",
+    "CaseOutcome",
+    "DecodeError",
+    "Limits",
+    "RunOutcome",
+    "Sandbox",
+    "SandboxError",
+    "Unserializable",
+    "detect_isolation",
+    "dumps_value",
+    "loads_value",
+]
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("passed", "wrong_answer", "timeout", "runtime_error", "memory_exceeded")
+ISOLATIONS = ("namespaces", "userns", "process")
+HARNESS = Path(__file__).with_name("sandbox_harness.py")
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandbox run (CPU seconds are process CPU time, not wall time)."""
+
+    case_cpu_s: float = 4.0  # default CPU time of one test case
+    load_cpu_s: float = 4.0  # CPU time of the program's top level (call modes)
+    sample_cpu_s: float = 20.0  # CPU time of the whole run (all cases of one sample)
+    wall_factor: float = 3.0  # wall deadline = cpu limit * wall_factor + wall_slack_s
+    wall_slack_s: float = 2.0
+    memory_bytes: int = 4 << 30  # RLIMIT_AS
+    output_bytes: int = 8 << 20  # stdout cap and RLIMIT_FSIZE
+    tmpfs_bytes: int = 64 << 20  # private /tmp (namespace levels)
+    nproc: int = 64  # processes and threads of the sandbox uid
+    nofile: int = 256
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> Limits:
+        params = dict(params or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise DataError(f"unknown sandbox limits {unknown}; known: {sorted(known)}")
+        return cls(**params)
+
+    def wall_s(self, cpu_s: float) -> float:
+        return cpu_s * self.wall_factor + self.wall_slack_s
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (not the program under test): no verdict can be given."""
+
+
+@dataclass
+class CaseOutcome:
+    """What one case did. kind: ok | error | timeout | memory | output_limit | unserializable."""
+
+    kind: str
+    value: str | None = None  # encoded return value (call modes)
+    stdout: str | None = None  # stdin mode
+    error: str = ""
+    cpu_s: float = 0.0
+
+
+@dataclass
+class RunOutcome:
+    loaded: bool  # the program compiled and its top level finished
+    load_kind: str = "ok"
+    load_error: str = ""
+    cases: list[CaseOutcome] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)  # isolation details from the harness
+
+
+# ----------------------------------------------------------------------------------------------
+# Process plumbing
+
+
+def _enable_subreaper() -> None:
+    """Orphans of sandboxed processes are reparented to this process, so it can end them (and
+    the runs a zygote forks become its children)."""
+    if getattr(_enable_subreaper, "pid", None) == os.getpid():
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise SandboxError(f"cannot become a child subreaper: {os.strerror(ctypes.get_errno())}")
+    _enable_subreaper.pid = os.getpid()  # type: ignore[attr-defined]
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    task_dir = Path("/proc/self/task")
+    for task in task_dir.iterdir():
+        with suppress(OSError):
+            pids.update(int(pid) for pid in (task / "children").read_text().split())
+    return pids
+
+
+def _process_uid(pid: int) -> int | None:
+    with suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    return None
+
+
+def _pid_namespace(pid: int | str) -> str | None:
+    with suppress(OSError):
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    return None
+
+
+def _kill_strays(before: set[int], sandbox_uid: int | None) -> int:
+    """Kill and reap children that appeared during a run and belong to the sandbox.
+
+    They are sandbox processes that escaped their session and were reparented here: a pid
+    namespace other than ours, the sandbox uid, or (same uid, no namespaces) any new child.
+    """
+    own_ns = _pid_namespace("self")
+    killed = 0
+    for _ in range(200):
+        strays = []
+        for pid in _children() - before:
+            uid = _process_uid(pid)
+            if (
+                uid is None
+                or _pid_namespace(pid) != own_ns
+                or uid == sandbox_uid
+                or sandbox_uid is None
+            ):
+                strays.append(pid)
+        if not strays:
+            return killed
+        for pid in strays:
+            with suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in strays:
+            with suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        killed += len(strays)
+    raise SandboxError("sandboxed processes keep reappearing; giving up the sweep")
+
+
+PYTHON = [sys.executable, "-S", "-s", "-P", "-B", "-X", "int_max_str_digits=0"]
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+BOOT = (
+    "import sys, importlib.util as u; s = u.spec_from_file_location('sandbox_harness', "
+    "sys.argv[1]); m = u.module_from_spec(s); sys.modules['sandbox_harness'] = m; "
+    "s.loader.exec_module(m); m.zygote(sys.argv[2], int(sys.argv[3]))"
+)
+
+
+class _RunProcess:
+    """A run forked by a zygote and reparented to us (the subreaper): a minimal Popen."""
+
+    def __init__(self, pid: int, stdin: int, stdout: int, stderr: int) -> None:
+        self.pid = pid
+        self.stdin = os.fdopen(stdin, "wb", buffering=0)
+        self.stdout = os.fdopen(stdout, "rb", buffering=0)
+        self.stderr = os.fdopen(stderr, "rb", buffering=0)
+        self.returncode: int | None = None
+
+    def _reap(self, flags: int) -> bool:
+        if self.returncode is not None:
+            return True
+        try:
+            pid, status = os.waitpid(self.pid, flags)
+        except ChildProcessError:  # not ours after all; nothing left to wait for
+            self.returncode = -1
+            return True
+        if pid:
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return pid != 0
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        if timeout is None:
+            self._reap(0)
+            return self.returncode
+        deadline = time.monotonic() + timeout
+        while not self._reap(os.WNOHANG):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            try:
+                pidfd = os.pidfd_open(self.pid)
+            except OSError:  # no pidfd (old kernel) or already reaped: poll
+                time.sleep(min(remaining, 0.002))
+                continue
+            try:
+                select.select([pidfd], [], [], remaining)
+            finally:
+                os.close(pidfd)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+class _Zygote:
+    """A harness process that prepared the shared namespaces and forks runs on request, so a
+    run costs a fork instead of an interpreter start-up. One per (process, isolation, uid)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        ours, theirs = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [*PYTHON, "-c", BOOT, str(HARNESS), json.dumps(config), str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=ENV,
+            cwd="/",
+        )
+        theirs.close()
+        self.sock = ours
+        self.replies = ours.makefile("rb")
+        reply = self._reply()
+        if "ready" not in reply:
+            self.close()
+            raise SandboxError(f"sandbox ({config['isolation']}) unavailable: {reply.get('error')}")
+        self.info: dict[str, Any] = reply["ready"]
+
+    def _reply(self) -> dict[str, Any]:
+        line = self.replies.readline()
+        try:
+            return json.loads(line) if line else {"error": "the zygote exited"}
+        except ValueError:
+            return {"error": f"garbled reply {line[:100]!r}"}
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def spawn(self) -> _RunProcess:
+        stdin_r, stdin_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
+        stderr_r, stderr_w = os.pipe()
+        try:
+            socket.send_fds(self.sock, [b"run"], [stdin_r, stdout_w, stderr_w])
+            reply = self._reply()
+        except OSError as err:
+            reply = {"error": str(err)}
+        finally:
+            for fd in (stdin_r, stdout_w, stderr_w):
+                os.close(fd)
+        if "pid" not in reply:
+            for fd in (stdin_w, stdout_r, stderr_r):
+                os.close(fd)
+            raise SandboxError(f"the zygote could not start a run: {reply.get('error')}")
+        return _RunProcess(int(reply["pid"]), stdin_w, stdout_r, stderr_r)
+
+    def close(self) -> None:
+        with suppress(OSError):
+            self.replies.close()
+            self.sock.close()
+        with suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=2)
+        with suppress(OSError):
+            self.proc.kill()
+        self.proc.wait()
+
+
+_ZYGOTES: dict[tuple[Any, ...], _Zygote] = {}
+
+
+def _drop_zygote(isolation: str, uid: int | None, sys_path: list[str]) -> None:
+    zygote = _ZYGOTES.pop((os.getpid(), isolation, uid, tuple(sys_path)), None)
+    if zygote is not None:
+        zygote.close()
+
+
+@atexit.register
+def _close_zygotes() -> None:
+    for key, zygote in list(_ZYGOTES.items()):
+        if key[0] == os.getpid():
+            zygote.close()
+    _ZYGOTES.clear()
+    _reap_pending(block=True)
+
+
+def _zygote(isolation: str, uid: int | None, sys_path: list[str]) -> _Zygote:
+    key = (os.getpid(), isolation, uid, tuple(sys_path))
+    zygote = _ZYGOTES.get(key)
+    if zygote is None or not zygote.alive():
+        _enable_subreaper()
+        config = {
+            "isolation": isolation,
+            "uid": uid,
+            "sys_path": sys_path,
+            "parent_mount_ns": os.stat("/proc/self/ns/mnt").st_ino,
+        }
+        zygote = _ZYGOTES[key] = _Zygote(config)
+    return zygote
+
+
+class _Deadline(Exception):
+    pass
+
+
+class _Channel:
+    """Line-framed JSON over the harness's stdin/stdout, with deadlines and a size cap."""
+
+    def __init__(self, proc: _RunProcess, max_frame: int) -> None:
+        self.proc = proc
+        self.max_frame = max_frame
+        self.buffer = bytearray()
+        self.scanned = 0
+
+    def send(self, obj: Any) -> None:
+        data = memoryview((json.dumps(obj, ensure_ascii=False) + "\n").encode())
+        fd = self.proc.stdin.fileno()  # type: ignore[union-attr]
+        while data:
+            data = data[os.write(fd, data) :]
+
+    def recv(self, deadline: float) -> dict[str, Any] | None:
+        """Next frame; None at end of stream; _Deadline when `deadline` passes first."""
+        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        while True:
+            newline = self.buffer.find(b"\n", self.scanned)
+            if newline >= 0:
+                line = bytes(self.buffer[:newline])
+                del self.buffer[: newline + 1]
+                self.scanned = 0
+                try:
+                    frame = json.loads(line)
+                except ValueError:
+                    return {"garbled": line[:200].decode("utf-8", "replace")}
+                return frame if isinstance(frame, dict) else {"garbled": repr(frame)[:200]}
+            self.scanned = len(self.buffer)
+            if len(self.buffer) > self.max_frame:
+                return {"garbled": "frame larger than the output limit"}
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise _Deadline
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            self.buffer += chunk
+
+
+def _detect_uncached(probe: Sandbox) -> str:
+    order = ["namespaces", "userns"] if os.geteuid() == 0 else ["userns"]
+    for isolation in order:
+        try:
+            info = probe.probe(isolation)
+        except SandboxError as err:
+            log.info("sandbox isolation %s unavailable: %s", isolation, err)
+            continue
+        if isolation == "namespaces" or not info.get("readonly_failed"):
+            return isolation
+        _drop_zygote(isolation, probe.uid, probe.sys_path)
+    log.warning(
+        "no namespaces available: sandboxed code runs with resource limits only and can reach "
+        "the network and write files this user can write (see asap.sandbox)"
+    )
+    return "process"
+
+
+_DETECTED: dict[int, str] = {}
+
+
+def detect_isolation(sandbox: Sandbox | None = None) -> str:
+    """The strongest isolation level that works on this machine (probed once per process,
+    with `sandbox`'s uid so that the zygote the probe starts is the one its runs use)."""
+    if os.geteuid() not in _DETECTED:
+        _DETECTED[os.geteuid()] = _detect_uncached(sandbox or Sandbox(isolation="process"))
+    return _DETECTED[os.geteuid()]
+
+
+# ----------------------------------------------------------------------------------------------
+# The sandbox
+
+
+class Sandbox:
+    """Starts one fresh sandboxed process per run. `slot` picks the unprivileged uid, so that
+    concurrent workers do not share RLIMIT_NPROC or signal each other's processes."""
+
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        isolation: str = "auto",
+        slot: int = 0,
+        uid_base: int = 62000,
+    ) -> None:
+        if isolation != "auto" and isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be auto or one of {ISOLATIONS}, got {isolation!r}")
+        self.limits = limits or Limits()
+        self._isolation = isolation
+        self.uid = uid_base + slot if os.geteuid() == 0 else None
+        self.sys_path = [p for p in sys.path if p.endswith("site-packages")]
+
+    @property
+    def isolation(self) -> str:
+        if self._isolation == "auto":
+            self._isolation = detect_isolation(self)
+        return self._isolation
+
+    # -- public runs ---------------------------------------------------------------------------
+
+    def probe(self, isolation: str) -> dict[str, Any]:
+        """Start a harness with `isolation` that runs nothing; its isolation details."""
+        with self._session({"mode": "probe"}, isolation, self.limits.wall_s(5.0)) as session:
+            return session.info
+
+    def run_calls(
+        self,
+        program: str,
+        entry_point: str,
+        calls: Sequence[tuple[str, str, float]],
+        budget_cpu_s: float | None = None,
+        stop_on_timeout: bool = True,
+    ) -> RunOutcome:
+        """Run `program`, then call `entry_point` once per (args, kwargs, cpu_s); args and
+        kwargs are `dumps_value` texts of a list and a dict. All of it shares `budget_cpu_s`
+        (default: `limits.sample_cpu_s`, or less when the cases need less). After a timeout
+        the remaining calls are not made and count as timeouts (`stop_on_timeout`)."""
+        limits = self.limits
+        if budget_cpu_s is None:
+            budget_cpu_s = min(limits.sample_cpu_s, limits.load_cpu_s + sum(c[2] for c in calls))
+        job = {
+            "mode": "calls",
+            "program": program,
+            "entry_point": entry_point,
+            "calls": [{"args": a, "kwargs": k, "cpu_s": c} for a, k, c in calls],
+            "budget_cpu_s": budget_cpu_s,
+            "stop_on_timeout": stop_on_timeout,
+        }
+        with self._session(job, self.isolation, limits.wall_s(budget_cpu_s)) as session:
+            outcome = session.load()
+            if outcome.loaded:
+                outcome.cases = session.collect(len(calls))
+            return outcome
+
+    def run_stdin(
+        self, program: str, cases: Sequence[tuple[str, float]], stop_on_timeout: bool = True
+    ) -> RunOutcome:
+        """Run `program` as __main__ once per (stdin text, cpu_s), each in a fresh process."""
+        limits = self.limits
+        wall = sum(limits.wall_s(cpu) for _, cpu in cases) + limits.wall_slack_s
+        job = {
+            "mode": "stdin",
+            "program": program,
+            "cases": [{"input": text, "cpu_s": cpu} for text, cpu in cases],
+            "stop_on_timeout": stop_on_timeout,
+        }
+        with self._session(job, self.isolation, wall) as session:
+            outcome = session.load()
+            if outcome.loaded:
+                outcome.cases = session.collect(len(cases))
+            return outcome
+
+    @contextmanager
+    def serve(
+        self, program: str, entry_point: str, budget_cpu_s: float | None = None
+    ) -> Iterator[_Session]:
+        """A live session: `session.load()`, then `session.call(args, kwargs, cpu_s)` as often
+        as needed, within `budget_cpu_s` (default `limits.sample_cpu_s`) of CPU time."""
+        budget = self.limits.sample_cpu_s if budget_cpu_s is None else budget_cpu_s
+        job = {
+            "mode": "calls",
+            "program": program,
+            "entry_point": entry_point,
+            "calls": None,
+            "budget_cpu_s": budget + self.limits.load_cpu_s,
+            "stop_on_timeout": False,
+        }
+        with self._session(job, self.isolation, self.limits.wall_s(budget)) as session:
+            yield session
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _session(self, job: dict[str, Any], isolation: str, wall_s: float) -> Iterator[_Session]:
+        _enable_subreaper()
+        limits = self.limits
+        job = dict(
+            job,
+            isolation=isolation,
+            limits={
+                "sample_cpu_s": limits.sample_cpu_s,
+                "load_cpu_s": limits.load_cpu_s,
+                "wall_factor": limits.wall_factor,
+                "wall_slack_s": limits.wall_slack_s,
+                "memory_bytes": limits.memory_bytes,
+                "output_bytes": limits.output_bytes,
+                "tmpfs_bytes": limits.tmpfs_bytes,
+                "nproc": limits.nproc,
+                "nofile": limits.nofile,
+            },
+            uid=self.uid,
+            parent_uid=os.geteuid(),
+            parent_mount_ns=os.stat("/proc/self/ns/mnt").st_ino,
+            sys_path=self.sys_path,
+        )
+        zygote = _zygote(isolation, self.uid, self.sys_path)
+        job["zygote_info"] = zygote.info
+        workdir = None
+        if isolation == "process":
+            workdir = tempfile.mkdtemp(prefix="asap-sandbox-")
+            if self.uid is not None:
+                os.chown(workdir, self.uid, self.uid)
+            job["workdir"] = workdir
+        _reap_pending()
+        before = _children()
+        session = _Session(self, zygote.spawn(), time.monotonic() + wall_s)
+        try:
+            session.start(job)
+            yield session
+        finally:
+            session.finish()
+            if isolation == "process" or not session.ended:
+                # no pid namespace, or its pid 1 was not seen to end: sweep for escapees
+                _kill_strays(before | _reap_pending(), self.uid)
+            if workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+
+class _Session:
+    def __init__(self, sandbox: Sandbox, proc: _RunProcess, deadline: float) -> None:
+        self.sandbox = sandbox
+        self.proc = proc
+        self.deadline = deadline
+        self.channel = _Channel(proc, 8 * sandbox.limits.output_bytes + (1 << 20))
+        self.info: dict[str, Any] = {}
+        self.timed_out = False
+        self.ended: dict[str, Any] | None = None  # the monitor's exit report, once read
+        self.stderr = ""
+        self.calls = 0
+
+    def start(self, job: dict[str, Any]) -> None:
+        try:
+            self.channel.send(job)
+            frame = self.channel.recv(self.deadline)
+        except (BrokenPipeError, _Deadline):
+            frame = None
+        if not frame or "ready" not in frame:
+            self.finish()
+            raise SandboxError(f"sandbox did not start: {self.stderr.strip()[-2000:]}")
+        self.info = frame["ready"]
+
+    def load(self) -> RunOutcome:
+        frame = self._recv()
+        if frame is not None and frame.get("loaded") is True:
+            return RunOutcome(loaded=True, info=self.info)
+        if frame is not None and frame.get("loaded") is False:
+            kind, error = str(frame.get("kind", "error")), str(frame.get("error", ""))
+        else:
+            kind, error = self._ended_kind(), self._ended_error()
+        return RunOutcome(loaded=False, load_kind=kind, load_error=error, info=self.info)
+
+    def collect(self, count: int) -> list[CaseOutcome]:
+        cases = []
+        while len(cases) < count:
+            frame = self._recv()
+            if frame is None or frame.get("i") != len(cases):
+                break
+            cases.append(_case(frame))
+        while len(cases) < count:  # the run ended early: the rest never ran to completion
+            cases.append(CaseOutcome(kind=self._ended_kind(), error=self._ended_error()))
+        return cases
+
+    def call(self, args: str, kwargs: str, cpu_s: float) -> CaseOutcome:
+        """One call in serve mode; a dead or overdue sandbox answers timeout/error."""
+        if self.ended is None and not self.timed_out:
+            deadline = min(self.deadline, time.monotonic() + self.sandbox.limits.wall_s(cpu_s))
+            try:
+                self.channel.send({"args": args, "kwargs": kwargs, "cpu_s": cpu_s})
+                frame = self._recv(deadline)
+            except BrokenPipeError:
+                frame = None
+            if frame is not None and frame.get("i") == self.calls:
+                self.calls += 1
+                return _case(frame)
+        return CaseOutcome(kind=self._ended_kind(), error=self._ended_error())
+
+    def _recv(self, deadline: float | None = None) -> dict[str, Any] | None:
+        if self.ended is not None or self.timed_out:
+            return None
+        try:
+            frame = self.channel.recv(self.deadline if deadline is None else deadline)
+        except _Deadline:
+            self.timed_out = True
+            self.finish()
+            return None
+        if frame is None:
+            self.finish()
+        return frame
+
+    def _ended_kind(self) -> str:
+        if self.timed_out:
+            return "timeout"
+        report = (self.ended or {}).get("exit") or {}
+        if report.get("signal") in (signal.SIGKILL, signal.SIGXCPU, signal.SIGPROF):
+            return "timeout"  # RLIMIT_CPU ends the process with SIGXCPU, then SIGKILL
+        return "error"
+
+    def _ended_error(self) -> str:
+        if self.timed_out:
+            return "wall-clock deadline passed"
+        report = (self.ended or {}).get("exit")
+        return f"sandbox process ended early: {report}" if report else "sandbox process ended"
+
+    def _read_report(self, deadline: float) -> str:
+        """stderr up to the monitor's exit report (or EOF, or the deadline)."""
+        fd = self.proc.stderr.fileno()  # type: ignore[union-attr]
+        data = bytearray()
+        while b'{"exit"' not in data or not data.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                break
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            data += chunk
+            if len(data) > 1 << 20:
+                del data[: len(data) - (1 << 16)]
+        return data.decode("utf-8", "replace")
+
+    def finish(self) -> None:
+        """End the run (idempotent) and read the monitor's exit report.
+
+        The report comes once the namespace's pid 1 has been reaped, that is after every
+        process in the namespace is gone; the monitor's own exit (namespace teardown) is
+        reaped later, off the critical path."""
+        if self.ended is not None:
+            return
+        proc = self.proc
+        stderr = ""
+        if not self.timed_out:
+            with suppress(OSError):
+                proc.stdin.close()  # type: ignore[union-attr]
+            stderr = self._read_report(min(self.deadline, time.monotonic() + 1.0))
+        if '{"exit"' not in stderr:
+            with suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
+            stderr += self._read_report(time.monotonic() + 5.0)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            with suppress(OSError):
+                stream.close()  # type: ignore[union-attr]
+        with suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the monitor, about to exit anyway
+        _PENDING.append(proc)
+        self.stderr = stderr
+        self.ended = {}
+        for line in reversed(stderr.splitlines()):
+            if line.startswith('{"exit"'):
+                with suppress(ValueError):
+                    self.ended = json.loads(line)
+                break
+
+
+_PENDING: list[_RunProcess] = []  # finished runs whose monitor is still to be reaped
+
+
+def _reap_pending(block: bool = False) -> set[int]:
+    """Reap finished monitors; the pids still exiting."""
+    for proc in list(_PENDING):
+        proc._reap(0 if block else os.WNOHANG)
+        if proc.returncode is not None:
+            _PENDING.remove(proc)
+    return {proc.pid for proc in _PENDING}
+
+
+def _case(frame: dict[str, Any]) -> CaseOutcome:
+    kind = frame.get("kind")
+    if kind not in ("ok", "error", "timeout", "memory", "output_limit", "unserializable"):
+        return CaseOutcome(kind="error", error=f"garbled frame: {str(frame)[:200]}")
+    value = frame.get("value")
+    stdout = frame.get("stdout")
+    cpu = frame.get("cpu_s")
+    return CaseOutcome(
+        kind=kind,
+        value=value if isinstance(value, str) else None,
+        stdout=stdout if isinstance(stdout, str) else None,
+        error=str(frame.get("error") or "")[:2000],
+        cpu_s=float(cpu) if isinstance(cpu, int | float) and math.isfinite(cpu) else 0.0,
+    )

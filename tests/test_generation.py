@@ -1,0 +1,113 @@
+"""Prompts, batched greedy generation with the embedded model, and resuming from the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from asap.generation import (
+    THINK_OPEN,
+    GenerationCache,
+    GenerationSettings,
+    Generator,
+    apportion,
+    build_prompt,
+    load_backend,
+    question_text,
+)
+from asap.io import read_jsonl
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "data" / "benchmarks"
+
+
+def first(name: str, count: int = 1) -> list[dict]:
+    path = BENCH / f"{name}.jsonl"
+    if not path.exists():
+        pytest.skip(f"{path} missing: run `dvc repro data`")
+    return list(read_jsonl(path))[:count]
+
+
+def test_question_wording_per_benchmark() -> None:
+    humaneval = first("humaneval")[0]
+    text = question_text(humaneval)
+    assert (
+        "Complete the following Python function" in text and humaneval["question"].strip() in text
+    )
+    stdin = next(p for p in first("lcb_v1_v3", 50) if p["test_type"] == "stdin")
+    text = question_text(stdin)
+    assert stdin["question"] in text and "Read the inputs from stdin" in text
+    functional = next(p for p in first("lcb_v1_v3", 50) if p["test_type"] == "functional")
+    text = question_text(functional)
+    assert functional["starter_code"] in text and "starter code" in text
+    leetcode = first("leetcode")[0]
+    assert question_text(leetcode) == leetcode["question"]
+
+
+def test_prompt_opens_the_think_block_once(base_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
+    prompt = build_prompt(tokenizer, "Q?")
+    assert prompt.endswith("<|im_start|>assistant\n" + THINK_OPEN) and "Q?" in prompt
+    # DeepSeek-R1 templates open the think block themselves: no second opener
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|User|>{{ m['content'] }}{% endfor %}<|Assistant|><think>\n"
+    )
+    assert build_prompt(tokenizer, "Q?") == "<|User|>Q?<|Assistant|><think>\n"
+
+
+def test_apportion_shares_batch_time_by_tokens() -> None:
+    assert apportion(6.0, [1, 2, 3]) == [1.0, 2.0, 3.0]
+    assert apportion(2.0, [0, 0]) == [1.0, 1.0]
+
+
+def test_vllm_backend_missing_gives_a_clear_error(base_model_dir: Path) -> None:
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        with pytest.raises(RuntimeError, match="vllm"):
+            load_backend(base_model_dir, GenerationSettings(backend="vllm"))
+    else:
+        pytest.skip("vllm is installed")
+
+
+@pytest.mark.slow
+def test_generation_and_resume_without_regenerating(base_model_dir: Path, tmp_path: Path) -> None:
+    problems = first("humaneval", 2)
+    settings = GenerationSettings(dtype="bfloat16", batch_size=1)
+    cache = GenerationCache(tmp_path / "cache")
+    memo = tmp_path / "fingerprints.json"
+    generator = Generator(base_model_dir, settings, fingerprint_memo=memo)
+    generations = generator.generate(problems, 8, cache)
+    assert [g.task_id for g in generations] == [p["task_id"] for p in problems]
+    for generation in generations:
+        assert 1 <= generation.tokens <= 8
+        assert generation.finish_reason == ("length" if generation.tokens == 8 else "stop")
+        assert generation.completion and generation.batch_size == 1
+        assert generation.latency_s == pytest.approx(generation.batch_wall_s)
+    files = sorted(cache.directory.iterdir())
+    assert len(files) == 2
+
+    # a fresh run over a complete cache never loads the model
+    rerun = Generator(base_model_dir, settings, fingerprint_memo=memo)
+    assert rerun.generate(problems, 8, cache) == generations
+    assert rerun._backend is None
+
+    # a run killed after the first problem: only the missing one is generated, identically
+    kept, lost = files
+    kept_stat = kept.stat().st_mtime_ns
+    lost.unlink()
+    resumed = Generator(base_model_dir, settings, fingerprint_memo=memo)
+    again = resumed.generate(problems, 8, cache)
+    assert [(g.completion, g.tokens) for g in again] == [
+        (g.completion, g.tokens) for g in generations
+    ]
+    assert kept.stat().st_mtime_ns == kept_stat
+
+    # a torn cache file does not count; another budget is another key
+    lost.write_text('{"key": "trunc')
+    assert resumed.missing(problems, 8, cache) == 1
+    assert resumed.missing(problems, 4, cache) == 2

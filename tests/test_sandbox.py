@@ -1,0 +1,398 @@
+"""The sandbox against hostile programs: each gets the right status and leaves no trace."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from asap.evaluation import EvalSettings, evaluate_code, run_tests
+from asap.sandbox import (
+    Limits,
+    Sandbox,
+    Unserializable,
+    detect_isolation,
+    dumps_value,
+    loads_value,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+FAST = Limits(
+    case_cpu_s=1.0,
+    load_cpu_s=1.0,
+    sample_cpu_s=3.0,
+    wall_factor=2.0,
+    wall_slack_s=1.0,
+    memory_bytes=768 << 20,
+    output_bytes=1 << 20,
+)
+SETTINGS = EvalSettings(limits=FAST, check_cpu_s=1.5, check_factor=0.0, retries=0)
+
+CHECK_PROBLEM = {
+    "task_id": "toy/add",
+    "benchmark": "humaneval",
+    "question": 'def add(a: int, b: int) -> int:\n    """Return a + b."""\n',
+    "entry_point": "add",
+    "starter_code": None,
+    "setup_code": "",
+    "reference": "def add(a, b):\n    return a + b\n",
+    "test_type": "check",
+    "tests": {
+        "check": "def check(candidate):\n"
+        "    assert candidate(1, 2) == 3\n    assert candidate(-4, 4) == 0\n"
+    },
+}
+STDIN_PROBLEM = {
+    "task_id": "toy/double",
+    "benchmark": "lcb_v1_v3",
+    "question": "Print twice the number read from stdin.",
+    "entry_point": None,
+    "starter_code": None,
+    "setup_code": "",
+    "reference": None,
+    "test_type": "stdin",
+    "tests": {"cases": [{"input": "21\n", "output": "42\n"}, {"input": "-3\n", "output": "-6"}]},
+}
+FUNCTIONAL_PROBLEM = {
+    "task_id": "toy/pair",
+    "benchmark": "lcb_v4_v5",
+    "question": "Return [a, b] sorted.",
+    "entry_point": "pair",
+    "starter_code": "class Solution:\n    def pair(self, a: int, b: int) -> list[int]:\n        ",
+    "setup_code": "",
+    "reference": None,
+    "test_type": "functional",
+    "tests": {"cases": [{"input": "3\n1", "output": "[1, 3]"}], "func_name": "pair"},
+}
+# The same tests written as a loop: not a plain list of asserts, so the check program runs here
+# and calls the candidate in the sandbox one call at a time.
+LOOP_CHECK_PROBLEM = dict(
+    CHECK_PROBLEM,
+    tests={
+        "check": "def check(candidate):\n"
+        "    for a, b, c in [(1, 2, 3), (-4, 4, 0)]:\n        assert candidate(a, b) == c\n"
+    },
+)
+GOOD_ADD = "def add(a, b):\n    return a + b\n"
+GOOD_DOUBLE = "print(2 * int(input()))\n"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    return Sandbox(FAST, slot=7)
+
+
+def check_status(sandbox: Sandbox, code: str) -> list[str]:
+    """The status of `code` on the toy check; both ways of running a check must agree."""
+    batched = run_tests(sandbox, CHECK_PROBLEM, code, SETTINGS)
+    called = run_tests(sandbox, LOOP_CHECK_PROBLEM, code, SETTINGS)
+    assert batched == called, (batched, called)
+    return batched
+
+
+def sandbox_processes(sandbox: Sandbox) -> list[int]:
+    """Live processes of the sandbox's uid anywhere on the machine (or our new children)."""
+    if sandbox.uid is None:
+        from asap.sandbox import _children
+
+        return sorted(_children())
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                status = Path(f"/proc/{entry}/status").read_text()
+            except OSError:
+                continue
+            uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+            state = next(line for line in status.splitlines() if line.startswith("State:"))
+            if int(uid_line.split()[1]) == sandbox.uid and "Z" not in state.split()[1]:
+                found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def outside_dir() -> Iterator[Path]:
+    """A world-writable folder with a world-writable file outside any sandbox temp dir."""
+    folder = REPO / ".cache" / f"sandbox-victim-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)
+    victim = folder / "victim.txt"
+    victim.write_text("original")
+    victim.chmod(0o666)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_isolation_is_namespaces_where_root() -> None:
+    # CI and the project machines run as root: the strongest level must be in use there.
+    if os.geteuid() == 0:
+        assert detect_isolation() == "namespaces"
+
+
+def test_good_solutions_pass(sandbox: Sandbox) -> None:
+    assert check_status(sandbox, GOOD_ADD) == ["passed"]
+    assert run_tests(sandbox, STDIN_PROBLEM, GOOD_DOUBLE, SETTINGS) == ["passed", "passed"]
+    good_pair = "class Solution:\n    def pair(self, a, b):\n        return sorted((a, b))\n"
+    assert run_tests(sandbox, FUNCTIONAL_PROBLEM, good_pair, SETTINGS) == ["passed"]
+
+
+def test_wrong_solutions_fail(sandbox: Sandbox) -> None:
+    assert check_status(sandbox, "def add(a, b):\n    return a - b\n") == ["wrong_answer"]
+    assert run_tests(sandbox, STDIN_PROBLEM, "print(int(input()))", SETTINGS) == [
+        "wrong_answer",
+        "wrong_answer",
+    ]
+    assert check_status(sandbox, "def add(a, b):\n    return undefined\n") == ["runtime_error"]
+    assert check_status(sandbox, "def add(a, b) return") == ["runtime_error"]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import sys\nsys.exit(0)\n",
+        "import os\nos._exit(0)\n",
+        "import sys\ndef add(a, b):\n    sys.exit(0)\n",
+        "import os\ndef add(a, b):\n    os._exit(0)\n",
+        "import sys\ndef add(a, b):\n    raise SystemExit(0)\n",
+    ],
+    ids=["exit-before", "os_exit-before", "exit-inside", "os_exit-inside", "systemexit-inside"],
+)
+def test_exiting_early_is_not_a_pass(sandbox: Sandbox, code: str) -> None:
+    assert check_status(sandbox, code) == ["runtime_error"]
+
+
+def test_exit_zero_in_stdin_program_is_judged_by_output(sandbox: Sandbox) -> None:
+    code = "import sys\nsys.exit(0)\nprint(2 * int(input()))\n"
+    assert run_tests(sandbox, STDIN_PROBLEM, code, SETTINGS) == ["wrong_answer", "wrong_answer"]
+
+
+ALWAYS_EQUAL = (
+    "class Anything:\n"
+    "    def __eq__(self, other):\n        return True\n"
+    "    def __ne__(self, other):\n        return False\n"
+    "    __hash__ = object.__hash__\n"
+)
+
+
+def test_always_equal_object_is_a_wrong_answer(sandbox: Sandbox) -> None:
+    assert check_status(sandbox, ALWAYS_EQUAL + "def add(a, b):\n    return Anything()\n") == [
+        "wrong_answer"
+    ]
+    subclass = "class Int(int):\n    def __eq__(self, other):\n        return True\n"
+    assert check_status(sandbox, subclass + "def add(a, b):\n    return Int(0)\n") == [
+        "wrong_answer"
+    ]
+    functional = (
+        ALWAYS_EQUAL + "class Solution:\n    def pair(self, a, b):\n        return Anything()\n"
+    )
+    assert run_tests(sandbox, FUNCTIONAL_PROBLEM, functional, SETTINGS) == ["wrong_answer"]
+
+
+def test_files_outside_the_temp_dir_stay_untouched(sandbox: Sandbox, outside_dir: Path) -> None:
+    victim = outside_dir / "victim.txt"
+    attack = (
+        "import os\n"
+        f"open({str(victim)!r}, 'w').write('changed')\n"
+        "def add(a, b):\n    return a + b\n"
+    )
+    assert check_status(sandbox, attack) == ["runtime_error"]
+    sneaky = (
+        "import os, contextlib\n"
+        "def add(a, b):\n"
+        f"    for act in (lambda: os.remove({str(victim)!r}),\n"
+        f"                lambda: open({str(outside_dir / 'new.txt')!r}, 'w').write('x'),\n"
+        f"                lambda: os.rename({str(victim)!r}, {str(outside_dir / 'moved')!r})):\n"
+        "        with contextlib.suppress(OSError):\n            act()\n"
+        "    open('scratch.txt', 'w').write('fine')  # its own temp dir is writable\n"
+        "    return a + b\n"
+    )
+    assert check_status(sandbox, sneaky) == ["passed"]
+    assert victim.read_text() == "original"
+    assert sorted(p.name for p in outside_dir.iterdir()) == ["victim.txt"]
+
+
+@pytest.mark.parametrize("isolation", ["auto", "process"])  # process: the seccomp filter alone
+def test_no_network_not_even_loopback(isolation: str) -> None:
+    if isolation == "process" and os.uname().machine != "x86_64":
+        pytest.skip("the seccomp filter is x86_64 only")
+    sandbox = Sandbox(FAST, isolation=isolation, slot=7)
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.setblocking(False)
+    port = server.getsockname()[1]
+    try:
+        code = (
+            "import socket\n"
+            f"socket.create_connection(('127.0.0.1', {port}), timeout=1).sendall(b'leak')\n"
+            "def add(a, b):\n    return a + b\n"
+        )
+        assert check_status(sandbox, code) == ["runtime_error"]
+        stdin_code = (
+            "import socket\n"
+            f"socket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
+            "print(2 * int(input()))\n"
+        )
+        statuses = run_tests(sandbox, STDIN_PROBLEM, stdin_code, SETTINGS)
+        assert statuses == ["runtime_error", "runtime_error"]
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    finally:
+        server.close()
+
+
+LINGERING = {
+    "forked-child": (
+        "import os, time\n"
+        "def add(a, b):\n"
+        "    if os.fork() == 0:\n        time.sleep(60)\n"
+        "    return a + b\n"
+    ),
+    "daemon": (
+        "import os, time\n"
+        "def add(a, b):\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        "        if os.fork() == 0:\n            while True:\n                time.sleep(0.01)\n"
+        "        os._exit(0)\n"
+        "    return a + b\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("isolation", ["auto", "process"])
+@pytest.mark.parametrize("name", sorted(LINGERING))
+def test_no_process_survives(name: str, isolation: str) -> None:
+    sandbox = Sandbox(FAST, isolation=isolation, slot=8)
+    assert sandbox_processes(sandbox) == []
+    assert check_status(sandbox, LINGERING[name]) == ["passed"]
+    assert sandbox_processes(sandbox) == []
+
+
+def test_fork_bomb_is_contained() -> None:
+    sandbox = Sandbox(FAST, slot=9)
+    bomb = "import os\nwhile True:\n    os.fork()\n"
+    started = time.monotonic()
+    assert check_status(sandbox, bomb)[0] in ("runtime_error", "timeout")
+    stdin_bomb = "import os\nwhile True:\n    os.fork()\n"
+    assert set(run_tests(sandbox, STDIN_PROBLEM, stdin_bomb, SETTINGS)) <= {
+        "runtime_error",
+        "timeout",
+    }
+    assert time.monotonic() - started < 60
+    assert sandbox_processes(sandbox) == []
+
+
+def test_memory_hog_is_memory_exceeded(sandbox: Sandbox) -> None:
+    hog = "def add(a, b):\n    return len(bytearray(2 << 30))\n"
+    assert check_status(sandbox, hog) == ["memory_exceeded"]
+    stdin_hog = "x = [0] * (1 << 31)\nprint(2 * int(input()))\n"
+    statuses = run_tests(sandbox, STDIN_PROBLEM, stdin_hog, SETTINGS)
+    assert statuses == ["memory_exceeded", "memory_exceeded"]
+
+
+TIGHT = Limits(case_cpu_s=0.5, load_cpu_s=0.5, sample_cpu_s=1.0, wall_factor=2.0, wall_slack_s=0.5)
+
+
+def test_infinite_loops_time_out() -> None:
+    sandbox = Sandbox(TIGHT, slot=7)
+
+    def check_status(sandbox: Sandbox, code: str) -> list[str]:
+        settings = EvalSettings(limits=TIGHT, check_cpu_s=0.5, check_factor=0.0, retries=0)
+        batched = run_tests(sandbox, CHECK_PROBLEM, code, settings)
+        assert run_tests(sandbox, LOOP_CHECK_PROBLEM, code, settings) == batched
+        return batched
+
+    assert check_status(sandbox, "def add(a, b):\n    while True:\n        pass\n") == ["timeout"]
+    at_import = "while True:\n    pass\n"
+    assert check_status(sandbox, at_import) == ["timeout"]
+    stubborn = (  # swallows the CPU alarm: RLIMIT_CPU ends it
+        "def add(a, b):\n    while True:\n        try:\n            while True:\n"
+        "                pass\n        except BaseException:\n            pass\n"
+    )
+    assert check_status(sandbox, stubborn) == ["timeout"]
+    sleeper = "import time\ndef add(a, b):\n    time.sleep(60)\n"  # no CPU used: wall deadline
+    assert check_status(sandbox, sleeper) == ["timeout"]
+    statuses = run_tests(sandbox, STDIN_PROBLEM, "while True:\n    pass\n", SETTINGS)
+    assert statuses == ["timeout", "timeout"]
+
+
+def test_huge_output_is_cut_off(sandbox: Sandbox) -> None:
+    flood = "while True:\n    print('x' * 65536)\n"
+    assert run_tests(sandbox, STDIN_PROBLEM, flood, SETTINGS) == ["runtime_error"] * 2
+    in_call = "def add(a, b):\n    print('y' * (4 << 20))\n    return a + b\n"
+    assert check_status(sandbox, in_call) == ["runtime_error"]
+    big_file = "def add(a, b):\n    open('big', 'wb').write(b'z' * (4 << 20))\n    return a + b\n"
+    assert check_status(sandbox, big_file) == ["runtime_error"]
+
+
+def test_retry_reruns_timeouts_only(sandbox: Sandbox) -> None:
+    settings = EvalSettings(limits=FAST, check_cpu_s=1.0, check_factor=0.0, retries=1)
+    assert evaluate_code(sandbox, CHECK_PROBLEM, GOOD_ADD, settings) == ["passed"]
+    looping = "def add(a, b):\n    while True:\n        pass\n"
+    started = time.monotonic()
+    assert evaluate_code(sandbox, CHECK_PROBLEM, looping, settings) == ["timeout"]
+    assert time.monotonic() - started >= 2.0  # two runs of at least 1 s of CPU each
+
+
+def test_value_codec_round_trips_exact_types() -> None:
+    value = [
+        1,
+        2.5,
+        "s",
+        None,
+        True,
+        (1, (2,)),
+        {3: "x", (1, 2): [4]},
+        {5},
+        frozenset({6}),
+        10**400,
+    ]
+    decoded = loads_value(dumps_value(value))
+    assert decoded == value
+    assert type(decoded[5]) is tuple and type(decoded[7]) is set
+    assert loads_value(dumps_value(float("nan"))) != loads_value(dumps_value(float("nan")))
+
+
+class ListNode:
+    def __init__(self, val=0, next=None):
+        self.val, self.next = val, next
+
+
+class TreeNode:
+    def __init__(self, val=0, left=None, right=None):
+        self.val, self.left, self.right = val, left, right
+
+
+def test_linked_lists_and_trees_travel_in_leetcode_form() -> None:
+    from asap.sandbox_harness import build_list_node, build_tree_node
+
+    def factory(kind: str, values: list) -> object:
+        if kind == "list_node":
+            return build_list_node(ListNode, values)
+        return build_tree_node(TreeNode, values)
+
+    tree = build_tree_node(TreeNode, [5, 3, 6, None, 4, None, 7])
+    assert dumps_value(tree) == '{"__tree_node__": [5, 3, 6, null, 4, null, 7]}'
+    copy = loads_value(dumps_value([tree, build_list_node(ListNode, [1, 2])]), factory)
+    assert copy[0].left.right.val == 4 and copy[0].right.right.val == 7
+    assert copy[1].next.val == 2 and copy[1].next.next is None
+    cyclic = ListNode(1)
+    cyclic.next = cyclic
+    with pytest.raises(Unserializable):
+        dumps_value(cyclic)
+
+
+def test_isolation_details_reported(sandbox: Sandbox) -> None:
+    info = sandbox.probe(sandbox.isolation)
+    assert info["seccomp"] is True or os.uname().machine != "x86_64"
+    if sandbox.isolation == "namespaces":
+        assert info["readonly_failed"] == []
+        assert info["uid"] == sandbox.uid
