@@ -3,9 +3,11 @@
 Each length runs in a fresh subprocess: the model is loaded and the trainer built (not timed),
 then `--warmup` + `--steps` optimizer steps of one sequence each run through the real
 `SFTTrainer` (settings of the embedded profile: fp32 weights, bf16 autocast, AdamW). Seconds
-per step are the median of the timed steps. Peak memory on CPU is the process's resident-set
-high-water mark (VmHWM), reset after loading; "above model" subtracts the resident set at that
-point (activations, gradients and the AdamW states). On CUDA it is torch's peak allocation.
+per step are the median of the timed steps; "CPU s/step" is the process CPU time of a step (all
+threads): on a shared machine the wall time also counts the waits for a busy core. Peak memory
+on CPU is the process's resident-set high-water mark (VmHWM), reset after loading; "above model"
+subtracts the resident set at that point (activations, gradients and the AdamW states). On CUDA
+it is torch's peak allocation.
 
     python benchmarks/bench_sft.py [--lengths 512 1024 2048] [--steps 3] [--threads N]
 """
@@ -19,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +73,20 @@ def benchmark_example(tokenizer, length: int) -> Example:
     return Example(id=f"bench-{length}", input_ids=ids[:length], completion_mask=mask[:length])
 
 
+def cpu_time_callback(cpu_seconds: list[float]):
+    """Records the process CPU time (all threads) of every optimizer step."""
+    from transformers import TrainerCallback
+
+    class CPUTime(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            self.start = time.process_time()
+
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            cpu_seconds.append(time.process_time() - self.start)
+
+    return CPUTime()
+
+
 def child(length: int, steps: int, warmup: int, threads: int | None, device: str) -> dict:
     import torch
 
@@ -86,10 +103,15 @@ def child(length: int, steps: int, warmup: int, threads: int | None, device: str
     model, tokenizer = load_model(MODEL, params)
     example = benchmark_example(tokenizer, length)
     timer = StepTimer()
+    cpu_seconds: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-sft-") as tmp:
         args = dataclasses.replace(sft_config(params, Path(tmp)), save_strategy="no")
         trainer = build_trainer(
-            model, tokenizer, [example] * (warmup + steps), args, [timer.as_callback()]
+            model,
+            tokenizer,
+            [example] * (warmup + steps),
+            args,
+            [timer.as_callback(), cpu_time_callback(cpu_seconds)],
         )
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -107,6 +129,7 @@ def child(length: int, steps: int, warmup: int, threads: int | None, device: str
         "threads": torch.get_num_threads(),
         "device": device,
         "seconds_per_step": statistics.median(timed),
+        "cpu_seconds_per_step": statistics.median(cpu_seconds[warmup:]),
         "steps": timed,
         "peak_bytes": peak,
         "above_model_bytes": peak - base,
@@ -129,7 +152,7 @@ def main() -> None:
         return
 
     print(
-        f"{'tokens':>6}  {'threads':>7}  {'s/step':>7}  {'tokens/s':>8}  "
+        f"{'tokens':>6}  {'threads':>7}  {'s/step':>7}  {'CPU s/step':>10}  {'tokens/s':>8}  "
         f"{'peak GiB':>8}  {'above model GiB':>15}  steps (s)"
     )
     for length in args.lengths:
@@ -154,6 +177,7 @@ def main() -> None:
         gib = 1024**3
         print(
             f"{r['length']:>6}  {r['threads']:>7}  {r['seconds_per_step']:>7.2f}  "
+            f"{r['cpu_seconds_per_step']:>10.2f}  "
             f"{r['length'] / r['seconds_per_step']:>8.0f}  {r['peak_bytes'] / gib:>8.2f}  "
             f"{r['above_model_bytes'] / gib:>15.2f}  " + " ".join(f"{s:.2f}" for s in r["steps"]),
             flush=True,
