@@ -1,0 +1,75 @@
+"""Stage `anchor`: the teacher writes a Direct CoT (anchor) for every training record.
+
+Inputs: data/train/cots.jsonl (and models/base when the teacher is served locally).
+Outputs: data/anchor/cots.jsonl (training records + `anchor`), reports/anchor.json, and the
+response cache data/cache/anchor (persistent: a rerun after a kill repeats no finished request).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from asap.coarse import require_text_fields
+from asap.io import read_jsonl, write_json, write_jsonl
+from asap.params import stage_params
+from asap.prompts import anchor_messages
+from asap.provenance import provenance
+from asap.serve import open_teacher
+from asap.teacher import Completion, Teacher
+
+INPUT = Path("data/train/cots.jsonl")
+OUT = Path("data/anchor/cots.jsonl")
+CACHE = Path("data/cache/anchor")
+REPORT = Path("reports/anchor.json")
+
+
+def anchor_all(teacher: Teacher, records: list[dict[str, Any]]) -> list[Completion]:
+    """One anchor completion per record, in order."""
+    return teacher.map(
+        lambda record: teacher.complete(anchor_messages(record["question"], record["code"])),
+        records,
+    )
+
+
+def anchor_report(records: list[dict[str, Any]], completions: list[Completion]) -> dict[str, Any]:
+    tokens = {r["id"]: c.completion_tokens or 0 for r, c in zip(records, completions, strict=True)}
+    return {
+        "records": len(records),
+        "truncated_ids": [
+            r["id"] for r, c in zip(records, completions, strict=True) if c.truncated
+        ],
+        "empty_ids": [
+            r["id"] for r, c in zip(records, completions, strict=True) if not c.text.strip()
+        ],
+        "output_tokens": {
+            "total": sum(tokens.values()),
+            "mean_per_record": sum(tokens.values()) / len(tokens) if tokens else None,
+            "per_record": tokens,
+        },
+    }
+
+
+def main() -> None:
+    params = stage_params("anchor")
+    records = list(read_jsonl(INPUT))
+    require_text_fields(records, ("id", "question", "code"), str(INPUT))
+    started = time.monotonic()
+    with open_teacher(params["teacher"], params.get("serve") or {}, CACHE) as teacher:
+        completions = anchor_all(teacher, records)
+        counters = teacher.counters
+    write_jsonl(OUT, ({**r, "anchor": c.text} for r, c in zip(records, completions, strict=True)))
+    inputs = [INPUT] if params["teacher"].get("base_url") else [INPUT, params["teacher"]["model"]]
+    report = anchor_report(records, completions)
+    write_json(REPORT, {**report, "provenance": provenance("anchor", params, inputs)})
+    print(
+        f"anchor: {len(records)} records, {report['output_tokens']['total']} output tokens, "
+        f"{len(report['truncated_ids'])} truncated; {counters.completions} requested, "
+        f"{counters.cache_hits} from cache, {counters.retries} retries, "
+        f"{time.monotonic() - started:.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

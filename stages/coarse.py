@@ -1,0 +1,62 @@
+"""Stage `coarse`: anchor-guided coarse pruning of every CoT, validated, with resampling.
+
+Inputs: data/anchor/cots.jsonl (and models/base when the teacher is served locally).
+Outputs: data/coarse/cots.jsonl (`cot` replaced by the coarse CoT, plus `coarse_attempts` and
+`coarse_accepted`; records that never validate are dropped or keep their CoT per `on_failure`),
+reports/coarse.json, and the response cache data/cache/coarse (persistent).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from asap.coarse import (
+    INPUT_FIELDS,
+    CoarseSettings,
+    coarse_record,
+    coarse_report,
+    prune_record,
+    require_text_fields,
+)
+from asap.io import read_jsonl, write_json, write_jsonl
+from asap.params import stage_params
+from asap.provenance import provenance
+from asap.serve import open_teacher
+
+INPUT = Path("data/anchor/cots.jsonl")
+OUT = Path("data/coarse/cots.jsonl")
+CACHE = Path("data/cache/coarse")
+REPORT = Path("reports/coarse.json")
+
+
+def main() -> None:
+    params = stage_params("coarse")
+    settings = CoarseSettings.from_params(
+        {k: v for k, v in params.items() if k not in ("teacher", "serve")}
+    )
+    records = list(read_jsonl(INPUT))
+    require_text_fields(records, INPUT_FIELDS, str(INPUT))
+    started = time.monotonic()
+    with open_teacher(params["teacher"], params.get("serve") or {}, CACHE) as teacher:
+        results = teacher.map(lambda record: prune_record(teacher, record, settings), records)
+        counters = teacher.counters
+    outputs = (
+        coarse_record(record, result, settings.on_failure)
+        for record, result in zip(records, results, strict=True)
+    )
+    written = write_jsonl(OUT, (record for record in outputs if record is not None))
+    inputs = [INPUT] if params["teacher"].get("base_url") else [INPUT, params["teacher"]["model"]]
+    report = coarse_report(results, settings)
+    write_json(REPORT, {**report, "provenance": provenance("coarse", params, inputs)})
+    print(
+        f"coarse ({settings.mode}): {report['accepted']}/{report['records']} accepted, "
+        f"{written} written, attempts {report['attempts_histogram']}, "
+        f"{report['output_tokens']['total']} output tokens; {counters.completions} requested, "
+        f"{counters.cache_hits} from cache, {counters.retries} retries, "
+        f"{time.monotonic() - started:.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""A real OpenAI-style chat-completions server on 127.0.0.1 whose answers follow a script.
+
+Each request takes the next behaviour of `script` (then `default`): "ok" (answer via
+`responder`), "429" / "500" / "400" (an error status), "drop" (close the connection without
+an answer), "hang" (answer nothing until the server stops), "garbage" (200 with a non-JSON
+body). The server counts requests, records their bodies and headers, and tracks the largest
+number of requests in flight at once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+# A responder returns the answer text, or (text, finish_reason).
+Responder = Callable[[dict[str, Any]], str | tuple[str, str]]
+
+
+def echo_responder(body: dict[str, Any]) -> str:
+    """Answer with the last user message, so different prompts get different answers."""
+    return f"echo: {body['messages'][-1]['content']}"
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 resets bursts of new connections
+
+
+class LoopbackServer:
+    def __init__(
+        self,
+        script: list[str] | None = None,
+        default: str = "ok",
+        responder: Responder = echo_responder,
+        delay_s: float = 0.0,
+        retry_after: str | None = None,
+    ) -> None:
+        self.script = list(script or [])
+        self.default = default
+        self.responder = responder
+        self.delay_s = delay_s
+        self.retry_after = retry_after
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.arrivals: list[float] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def __enter__(self) -> LoopbackServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _next_behaviour(self, body: dict[str, Any], headers: dict[str, str]) -> str:
+        with self._lock:
+            self.requests.append(body)
+            self.headers.append(headers)
+            self.arrivals.append(time.monotonic())
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return self.script.pop(0) if self.script else self.default
+
+    def _done(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _send(self, status: int, payload: bytes, extra: dict[str, str] | None = None):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in (extra or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                behaviour = server._next_behaviour(body, dict(self.headers.items()))
+                try:
+                    if server.delay_s:
+                        time.sleep(server.delay_s)
+                    self._act(behaviour, body)
+                finally:
+                    server._done()
+
+            def _act(self, behaviour: str, body: dict[str, Any]) -> None:
+                if behaviour == "drop":
+                    self.close_connection = True
+                    return
+                if behaviour == "hang":
+                    server._stop.wait(60)
+                    self.close_connection = True
+                    return
+                if behaviour == "garbage":
+                    self._send(200, b"<html>not json")
+                    return
+                if behaviour in ("400", "429", "500"):
+                    extra = {"Retry-After": server.retry_after} if server.retry_after else {}
+                    error = {"error": {"message": f"scripted {behaviour}", "type": "scripted"}}
+                    self._send(int(behaviour), json.dumps(error).encode(), extra)
+                    return
+                result = server.responder(body)
+                text, finish_reason = result if isinstance(result, tuple) else (result, "stop")
+                answer = {
+                    "id": f"cmpl-{len(server.requests)}",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body.get("model", "loopback"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": finish_reason,
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": 10,
+                        "completion_tokens": len(text.split()),
+                        "total_tokens": 10 + len(text.split()),
+                    },
+                }
+                self._send(200, json.dumps(answer).encode())
+
+        return Handler
