@@ -175,3 +175,11 @@ def compression_figure(
     if note:
         fig.supxlabel(note, fontsize=8, color="dimgray")
     _save(fig, path)
+
+
+def plot_not_run(path: Path, title: str, reason: str) -> None:
+    """A figure that states why its data does not exist in this profile."""
+    fig, (ax,) = _figure((6.0, 3.5), 1)
+    ax.set_title(title)
+    _empty(ax, f"not run in this profile:\n{reason}")
+    _save(fig, path)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata, wilcoxon
 
+from asap import not_run
 from asap.io import DataError, read_json, read_jsonl
 
 METRICS: tuple[str, ...] = ("passed", "tokens", "latency_s")
@@ -165,6 +166,8 @@ def load_summary(reports_root: Path, method: str, benchmark: str, budget: int) -
     data = read_json(path)
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object")
+    if not_run.is_not_run(data):
+        return None
     return Summary(
         n=_field(data, "n", int, str(path)),
         passed=_field(data, "passed", int, str(path)),

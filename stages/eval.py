@@ -19,6 +19,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
+from asap import not_run
 from asap.benchmarks import BENCHMARKS
 from asap.evaluation import EvalSettings, Evaluator
 from asap.generation import (
@@ -75,6 +76,16 @@ def report(
     }
 
 
+def write_not_run(params: dict[str, Any], method: str, benchmark: str, reason: str) -> None:
+    """Cells of a method the profile did not train: markers instead of results."""
+    not_run.mark_folder(Path(params["output_dir"]) / method / benchmark, method, reason)
+    (Path(params["cache_dir"]) / method / benchmark).mkdir(parents=True, exist_ok=True)
+    for budget in budgets_for(params, method, benchmark):
+        path = Path(params["reports_dir"]) / method / benchmark / f"{budget}.json"
+        write_json(path, not_run.record(method, reason, benchmark=benchmark, budget=budget))
+    print(f"eval {method} {benchmark}: not run ({reason})")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", required=True)
@@ -85,6 +96,10 @@ def main(argv: list[str] | None = None) -> None:
     model_dir = model_dir_for(params, method)
     if not model_dir.is_dir():
         raise DataError(f"eval {method}: model folder {model_dir} does not exist")
+    reason = not_run.reason_in(model_dir)
+    if reason is not None:
+        write_not_run(params, method, benchmark, reason)
+        return
     problems = load_problems(params, benchmark)
     budgets = budgets_for(params, method, benchmark)
     suffixes = params.get("prompt_suffix") or {}

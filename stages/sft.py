@@ -20,8 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from asap.io import read_jsonl, write_json
-from asap.methods import get_method
+from asap import not_run
+from asap.figures import plot_not_run
+from asap.io import DataError, read_jsonl, write_json
+from asap.methods import Method, get_method
 from asap.params import stage_params
 from asap.sft import plot_loss, train_sft
 from asap.sft_data import validate_sft_records
@@ -32,6 +34,7 @@ CHECKPOINTS_DIR = Path("data/checkpoints/sft")
 REPORTS_DIR = Path("reports/train")
 TIMINGS_DIR = REPORTS_DIR / "timings"
 FIGURES_DIR = Path("reports/figures")
+COMPRESSION_REPORTS = Path("reports/compression")
 
 
 def relaunch_command(method: str, num_processes: int, config_file: str) -> list[str]:
@@ -51,6 +54,20 @@ def relaunch_command(method: str, num_processes: int, config_file: str) -> list[
     ]
 
 
+def skip_not_run(method: Method, dataset: Path) -> int:
+    """An empty dataset is legitimate only for a method its compression stage did not run."""
+    reason = not_run.reason_in(COMPRESSION_REPORTS / f"{method.name}.json")
+    if reason is None:
+        raise DataError(f"{dataset}: empty SFT dataset, but method {method.name!r} was run")
+    not_run.mark_folder(MODELS_DIR / method.name, method.name, reason)
+    (CHECKPOINTS_DIR / method.name).mkdir(parents=True, exist_ok=True)
+    write_json(REPORTS_DIR / f"{method.name}.json", not_run.record(method.name, reason))
+    write_json(TIMINGS_DIR / f"{method.name}.json", not_run.record(method.name, reason))
+    plot_not_run(FIGURES_DIR / f"train_loss_{method.name}.png", f"SFT loss: {method.label}", reason)
+    print(f"sft@{method.name}: not run ({reason})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", required=True, help="method whose SFT dataset to train on")
@@ -68,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 
     dataset = SFT_DIR / f"{method.name}.jsonl"
     records = list(read_jsonl(dataset))
+    if not records:
+        return skip_not_run(method, dataset)
     validate_sft_records(records, dataset, method.name)
     run = train_sft(
         Path(params["model"]),

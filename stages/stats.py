@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asap import figures, tables
+from asap import figures, not_run, tables
 from asap.io import DataError, dumps_stable, read_json, write_json, write_text_atomic
 from asap.methods import METHODS
 from asap.params import load_params, stage_params
@@ -94,6 +94,8 @@ def train_lookup(train_root: Path, log: InputLog) -> Callable[[str], dict[str, A
         report = read_json(report_file)
         if not isinstance(report, dict):
             raise DataError(f"{report_file}: expected a JSON object")
+        if not_run.is_not_run(report):
+            return None
         for timing_file in (
             train_root / "timings" / f"{method}.json",
             train_root / f"{method}.timing.json",
