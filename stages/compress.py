@@ -1,0 +1,138 @@
+"""Stage `compress@<method>`: the SFT dataset of one baseline or ablation.
+
+Run as `python -m stages.compress METHOD`.
+
+Which file a method reads is the top-level params entry `compress_methods.<method>.input`
+(dvc.yaml builds one stage per entry from the same entry); its settings are
+`<profile>.baselines.<method>`, the shared scorer's are `<profile>.baselines.scorer`.
+
+Outputs:
+    data/sft/<method>.jsonl              SFT records (`asap.sft_data`): the input record with
+                                         its CoT compressed; question and answer verbatim
+    reports/compression/<method>.json    status, requested ratio, settings, wall time
+    data/cache/compress/<method>/        per-record results (DVC persist): a rerun after a
+                                         crash or kill recomputes only unfinished records
+
+A method with `enabled: false` in its settings is not run: the dataset is written empty and the
+report says {"status": "not_run", "reason": <its reason>}; downstream stages read that as not
+run. Input records need `id`, `question`, `cot` and `answer`, a non-empty CoT and unique ids.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from asap.compression import SFT_FIELDS, Models, build
+from asap.compression.cache import RecordCache, run_cached
+from asap.io import DataError, read_jsonl, write_json, write_jsonl
+from asap.methods import get_method
+from asap.params import active_profile, load_params
+from asap.sft_data import sft_record, validate_sft_records
+
+REQUIRED = ("id", "question", "cot", "answer")
+
+
+def paths(method: str) -> dict[str, Path]:
+    return {
+        "sft": Path(f"data/sft/{method}.jsonl"),
+        "report": Path(f"reports/compression/{method}.json"),
+        "cache": Path(f"data/cache/compress/{method}"),
+    }
+
+
+def load_records(path: Path) -> list[dict[str, Any]]:
+    """Input CoT records; DataError naming the file and record on a missing field or empty CoT."""
+    records, seen = [], set()
+    for position, record in enumerate(read_jsonl(path), start=1):
+        where = f"{path}: record {position} (id {record.get('id')!r})"
+        for name in REQUIRED:
+            if not isinstance(record.get(name), str):
+                raise DataError(f"{where}: field {name!r} missing or not a string")
+        if not record["cot"].strip():
+            raise DataError(f"{where}: empty cot")
+        if record["id"] in seen:
+            raise DataError(f"{where}: duplicate id")
+        seen.add(record["id"])
+        records.append(record)
+    return records
+
+
+def main(method: str) -> None:
+    if get_method(method).sft_stage != "compress":
+        raise DataError(f"method {method!r} is not written by the compress stage")
+    params = load_params()
+    profile_name = params["profile"]
+    entry = params.get("compress_methods", {}).get(method)
+    if not isinstance(entry, dict) or "input" not in entry:
+        raise DataError(f"params.yaml: compress_methods.{method}.input is missing")
+    baselines = active_profile(params).get("baselines", {})
+    where = f"{profile_name}.baselines.{method}"
+    if method not in baselines:
+        raise DataError(f"params.yaml: section {where} is missing")
+    settings = baselines[method]
+    out = paths(method)
+
+    if not settings.get("enabled", True):
+        reason = settings.get("reason") or "disabled in params"
+        out["cache"].mkdir(parents=True, exist_ok=True)  # a DVC output; earlier results stay
+        write_jsonl(out["sft"], [])
+        write_json(out["report"], {"method": method, "status": "not_run", "reason": reason})
+        print(f"compress: {method} not run ({reason}); wrote an empty {out['sft']}")
+        return
+
+    input_path = Path(entry["input"])
+    records = load_records(input_path)
+    started = time.monotonic()
+    models = Models(baselines.get("scorer", {}), f"{profile_name}.baselines.scorer")
+    compressor = build(method, settings, models, where)
+    cache = RecordCache(
+        out["cache"],
+        {"method": method, "settings": compressor.settings(), "models": models.fingerprints},
+    )
+    with tqdm(desc=f"compress {method}", unit="record") as bar:
+        results, computed = run_cached(
+            records,
+            compressor.compress,
+            cache,
+            chunk_size=int(settings.get("chunk_records", 1)),
+            progress=bar.update,
+        )
+    cache.prune(records)
+    sft = [
+        sft_record(
+            record,
+            method,
+            result["cot"],
+            **{name: result[name] for name in SFT_FIELDS if name in result},
+        )
+        for record, result in zip(records, results, strict=True)
+    ]
+    validate_sft_records(sft, out["sft"], method)
+    write_jsonl(out["sft"], sft)
+    write_json(
+        out["report"],
+        {
+            "method": method,
+            "status": "ok",
+            "input": input_path.as_posix(),
+            "records": len(sft),
+            "requested_ratio": compressor.requested_ratio,
+            "settings": compressor.settings(),
+            "wall_time_s": round(time.monotonic() - started, 3),
+        },
+    )
+    print(
+        f"compress: {method}: {len(sft)} records ({computed} computed, "
+        f"{len(sft) - computed} cached) -> {out['sft']}"
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m stages.compress METHOD")
+    main(sys.argv[1])

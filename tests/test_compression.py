@@ -1,0 +1,502 @@
+"""Baselines and ablations (asap.compression) on the real training CoTs with the embedded model.
+
+CoTs are cut to a few steps (and questions shortened where the question plays no part in what
+is checked) to keep the scorer passes short.
+LLMLingua-2 and TokenSkip run the real `llmlingua` code path with a tiny token classifier built
+here (random weights, WordPiece vocabulary trained on the CoTs).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asap import sources
+from asap.compression import BUILDERS
+from asap.compression.ablations import SurprisalOnly, Unchanged
+from asap.compression.cache import RecordCache, run_cached
+from asap.compression.llmlingua2 import (
+    ClassifierError,
+    LLMLingua2,
+    TokenSkip,
+    install_tiktoken_encoding,
+    load_classifier,
+    tokenskip_ratio,
+    tokenskip_suffix,
+)
+from asap.compression.report import compression_figure, method_entry
+from asap.compression.selective_context import (
+    SelectiveContext,
+    Unit,
+    layout,
+    rebuild,
+    select,
+    units_with_info,
+)
+from asap.compression.spirit import Spirit, step_perplexities
+from asap.cots import normalise_records
+from asap.io import read_json, read_jsonl, write_jsonl
+from asap.methods import METHODS, methods_of_stage
+from asap.params import load_params
+from asap.scoring import Scorer, load_scorer
+from asap.scoring_extra import score_variants
+from asap.steps import join_steps, split_steps
+
+CODE_STEPS = slice(50, 64)  # record 842/A: prose, then code steps with indentation
+
+
+@pytest.fixture(scope="module")
+def real_cots(repo_root: Path) -> list[dict[str, Any]]:
+    """The training records: data/train/cots.jsonl, or the data stage's normalisation of raw."""
+    path = repo_root / "data/train/cots.jsonl"
+    if path.exists():
+        return list(read_jsonl(path))
+    spec = load_params(repo_root / "params.yaml")["embedded"]["data"]["train"]
+    source = {"path": str(repo_root / spec["source"]["path"])}
+    records, _ = normalise_records(sources.iter_rows(source), "raw", spec["limit"])
+    return records
+
+
+def cut(record: dict[str, Any], steps: slice) -> dict[str, Any]:
+    return {**record, "cot": join_steps(split_steps(record["cot"])[steps])}
+
+
+@pytest.fixture(scope="module")
+def scorer(base_model_dir: Path) -> Scorer:
+    return load_scorer(base_model_dir, dtype="bfloat16", device="cpu", batch_size=1)
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory, real_cots) -> Path:
+    """A tiny LLMLingua-2 token classifier (the package picks its rules by folder name)."""
+    import torch
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("classifier") / "tiny-bert-base-multilingual-cased"
+    wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
+    wordpiece.train_from_iterator(
+        [r["cot"] for r in real_cots],
+        vocab_size=600,
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+    )
+    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, do_lower_case=False)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=2,
+    )
+    BertForTokenClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def classifier(classifier_dir: Path) -> Any:
+    return load_classifier(str(classifier_dir), "test.classifier")
+
+
+def indentations(cot: str) -> list[str]:
+    return [line[: len(line) - len(line.lstrip())] for line in cot.split("\n") if line.strip()]
+
+
+# --- registry and params -------------------------------------------------------------------
+
+
+def test_registry_params_and_dvc_agree(repo_root: Path) -> None:
+    params = load_params(repo_root / "params.yaml")
+    compress = methods_of_stage("compress")
+    assert sorted(BUILDERS) == sorted(compress)
+    assert sorted(params["compress_methods"]) == sorted(compress)
+    assert params["methods"] == [m.name for m in METHODS.values() if m.finetuned]
+    assert methods_of_stage("surprisal") == ["asap"]
+    for name in ("embedded", "paper"):
+        baselines, surprisal = params[name]["baselines"], params[name]["surprisal"]
+        assert set(compress) <= set(baselines), name
+        scorer = baselines["scorer"]
+        assert (scorer["model"], scorer["dtype"], scorer["context"]) == (
+            surprisal["scorer"],
+            surprisal["dtype"],
+            surprisal["context"],
+        ), f"{name}: baselines.scorer must be the surprisal stage's scorer"
+        wo_coarse = baselines["wo_coarse"]
+        assert (wo_coarse["budget"], wo_coarse["mode"]) == (surprisal["budget"], surprisal["mode"])
+        for method in compress:
+            if not baselines[method].get("enabled", True):
+                assert baselines[method].get("reason"), f"{name}.baselines.{method}: no reason"
+    dvc = yaml.safe_load((repo_root / "dvc.yaml").read_text())["stages"]
+    assert dvc["compress"]["foreach"] == "${compress_methods}"
+
+
+# --- selective context ---------------------------------------------------------------------
+
+
+def test_layout_keeps_structure_when_everything_is_kept() -> None:
+    cot = "First line.\nSecond, with more.\n\n    indented code()\n        deeper()\n\nLast."
+    steps = layout(cot)
+    flags = {(u.start, u.end): True for lines in steps for line in lines for u in line.units}
+    assert rebuild(cot, steps, flags) == cot
+    assert [len(lines) for lines in steps] == [2, 2, 1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["", "  ", "    ", "\t"]),
+                st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1),
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.floats(0.05, 1.0),
+    st.randoms(use_true_random=False),
+)
+def test_selection_never_breaks_layout(lines_per_step, ratio, rng) -> None:
+    steps_text = []
+    for lines in lines_per_step:
+        kept = [indent + text.strip() for indent, text in lines if text.strip()]
+        if kept:
+            steps_text.append("\n".join(kept))
+    cot = join_steps(split_steps(join_steps(steps_text)))  # a stored CoT is stripped
+    steps = layout(cot)
+    units = [
+        Unit(u.start, u.end, rng.random(), rng.randint(1, 4))
+        for lines in steps
+        for line in lines
+        for u in line.units
+    ]
+    keep = select(units, ratio)
+    if units:
+        assert any(keep)
+        kept_tokens = sum(u.tokens for u, k in zip(units, keep, strict=True) if k)
+        assert kept_tokens <= ratio * sum(u.tokens for u in units) or sum(keep) == 1
+    out = rebuild(cot, steps, {(u.start, u.end): k for u, k in zip(units, keep, strict=True)})
+    assert "\n\n\n" not in out and out == out.strip("\n")
+    assert len(split_steps(out)) <= len(split_steps(cot))
+    original_indents = set(indentations(cot))
+    assert set(indentations(out)) <= original_indents
+
+
+def test_selective_context_on_real_cot(scorer: Scorer, real_cots) -> None:
+    record = cut(real_cots[0], CODE_STEPS)
+    compressor = SelectiveContext(scorer, ratio=0.5, unit="tokens")
+    (first,) = compressor.compress([record])
+    (again,) = compressor.compress([record])
+    assert first == again  # deterministic
+    before, after = scorer.count_tokens(record["cot"]), scorer.count_tokens(first["cot"])
+    assert 0.3 * before < after < 0.65 * before
+    assert first["units_kept"] <= first["units"] / 2 + 1
+    # step boundaries and code indentation survive
+    assert len(split_steps(first["cot"])) <= len(split_steps(record["cot"]))
+    assert "\n\n\n" not in first["cot"]
+    assert "    " in indentations(first["cot"])
+    assert set(indentations(first["cot"])) <= set(indentations(record["cot"]))
+
+
+def test_selective_context_units_share_one_scoring(scorer: Scorer, real_cots) -> None:
+    from asap.surprisal import scoring_prefix
+
+    record = cut(real_cots[1], slice(0, 6))
+    prefix, special = scoring_prefix(record["question"], "raw", scorer.tokenizer)
+    (scored,) = scorer.text_logprobs([prefix + record["cot"]], add_special_tokens=special)
+    counts = {}
+    for unit in ("tokens", "phrases", "sentences"):
+        compressor = SelectiveContext(scorer, 0.5, unit)
+        result = compressor._compress_one(
+            record["cot"], scored.offsets, scored.logprobs, len(prefix)
+        )
+        counts[unit] = result["units"]
+        assert 0 < scorer.count_tokens(result["cot"]) < scorer.count_tokens(record["cot"])
+    assert counts["tokens"] > counts["phrases"] > counts["sentences"] >= 6
+
+
+def test_long_cot_is_scored_in_windows(scorer: Scorer, real_cots) -> None:
+    from asap.surprisal import scoring_prefix
+
+    small = Scorer(scorer.model, scorer.tokenizer, batch_size=4, max_context=96)
+    record = {**cut(real_cots[2], slice(0, 5)), "question": "Solve the problem."}
+    prefix, special = scoring_prefix(record["question"], "raw", small.tokenizer)
+    (scored,) = small.text_logprobs([prefix + record["cot"]], add_special_tokens=special)
+    assert len(scored.input_ids) > 2 * 96
+    # every CoT token gets a finite self-information: windows give each one left context
+    steps = units_with_info(record["cot"], scored.offsets, scored.logprobs, len(prefix), "tokens")
+    assert all(math.isfinite(u.info) for lines in steps for line in lines for u in line.units)
+    compressor = SelectiveContext(small, 0.5)
+    result = compressor._compress_one(record["cot"], scored.offsets, scored.logprobs, len(prefix))
+    assert 0 < small.count_tokens(result["cot"]) <= 0.6 * small.count_tokens(record["cot"])
+    assert len(split_steps(result["cot"])) <= 5
+
+
+# --- SPIRIT -------------------------------------------------------------------------------
+
+
+def test_cached_variant_scores_equal_the_shared_scorer(base_model_dir: Path, real_cots) -> None:
+    fp32 = load_scorer(base_model_dir, dtype="float32", device="cpu", batch_size=1)
+    steps = split_steps(real_cots[2]["cot"])[:3]
+    base = fp32.encode("Q\n<think>\n" + join_steps(steps)).input_ids
+    variants = [
+        fp32.encode("Q\n<think>\n" + join_steps(steps[:i] + steps[i + 1 :])).input_ids
+        for i in range(len(steps))
+    ]
+    base_scores, scored = score_variants(fp32, base, variants)
+    positions = [list(range(v.start, len(ids))) for v, ids in zip(scored, variants, strict=True)]
+    reference = fp32.target_logprobs(variants, positions)
+    for ours, theirs in zip(scored, reference, strict=True):
+        assert ours.logprobs == pytest.approx(theirs, abs=1e-3)
+    assert base_scores[1:] == pytest.approx(
+        fp32.target_logprobs([base], [list(range(1, len(base)))])[0], abs=1e-3
+    )
+    # a horizon covering everything changes nothing; a short one scores fewer positions
+    _, capped = score_variants(fp32, base, variants, horizon=5)
+    assert [len(v.logprobs) for v in capped] == [min(5, len(v.logprobs)) for v in scored]
+    # too long for the context: the shared windowed scorer takes over, same positions
+    small = Scorer(fp32.model, fp32.tokenizer, max_context=128)
+    assert len(base) > 128
+    _, windowed = score_variants(small, base, variants)
+    assert [v.start for v in windowed] == [v.start for v in scored]
+    assert all(math.isfinite(x) for v in windowed for x in v.logprobs)
+
+
+def test_spirit_on_real_cot(scorer: Scorer, real_cots) -> None:
+    record = {**cut(real_cots[2], slice(0, 6)), "question": "Solve the problem."}
+    steps = split_steps(record["cot"])
+    perplexity, tokens = step_perplexities(scorer, record["question"], steps, horizon=48)
+    assert len(perplexity) == len(steps) and all(math.isfinite(p) and p > 1 for p in perplexity)
+    assert sum(tokens) == pytest.approx(scorer.count_tokens(record["cot"]), abs=3)
+    compressor = Spirit(scorer, ratio=0.5, horizon=48)
+    (result,) = compressor.compress([record])
+    assert result["perplexity"] == pytest.approx(perplexity, rel=1e-5)  # deterministic
+    kept = [s for s, k in zip(steps, result["kept"], strict=True) if k]
+    assert result["cot"] == join_steps(kept) and 1 <= len(kept) < len(steps)
+    assert scorer.count_tokens(result["cot"]) <= 0.5 * scorer.count_tokens(record["cot"])
+    # removed first = lowest perplexity without the step
+    removed = [p for p, k in zip(perplexity, result["kept"], strict=True) if not k]
+    assert max(removed) <= min(p for p, k in zip(perplexity, result["kept"], strict=True) if k)
+
+
+def test_spirit_and_selective_context_edge_cases(scorer: Scorer, real_cots) -> None:
+    record = real_cots[0]
+    one_step = {**record, "cot": split_steps(record["cot"])[0]}
+    empty = {**record, "cot": ""}
+    spirit = Spirit(scorer, 0.5, horizon=16)
+    assert spirit.compress([one_step, empty]) == [
+        {"cot": one_step["cot"], "perplexity": [], "kept": [True]},
+        {"cot": "", "perplexity": [], "kept": []},
+    ]
+    sc_one, sc_empty = SelectiveContext(scorer, 0.5).compress([one_step, empty])
+    assert sc_empty == {"cot": ""}
+    assert 0 < scorer.count_tokens(sc_one["cot"]) < scorer.count_tokens(one_step["cot"])
+    assert Unchanged().compress([empty]) == [{"cot": ""}]
+    with pytest.raises(ValueError, match="ratio"):
+        Spirit(scorer, 0.0)
+
+
+def test_wo_coarse_is_surprisal_pruning_of_the_original(scorer: Scorer, real_cots) -> None:
+    from asap.surprisal import prune_records
+
+    record = {**cut(real_cots[1], slice(0, 6)), "question": "Solve the problem."}
+    steps = split_steps(record["cot"])
+    (result,) = SurprisalOnly(scorer, budget=300).compress([record])
+    (expected,) = prune_records(scorer, [(record["question"], steps)], 300)
+    assert result["cot"] == join_steps(expected.pruned_steps(steps))
+    assert scorer.count_tokens(result["cot"]) <= 300 < scorer.count_tokens(record["cot"])
+
+
+# --- LLMLingua-2 and TokenSkip --------------------------------------------------------------
+
+
+def test_llmlingua2_real_code_path(classifier, real_cots) -> None:
+    record = cut(real_cots[0], slice(0, 8))
+    compressor = LLMLingua2(classifier, rate=0.5)
+    (first,) = compressor.compress([record])
+    assert compressor.compress([record]) == [first]
+    steps_in, steps_out = split_steps(record["cot"]), split_steps(first["cot"])
+    assert 1 <= len(steps_out) <= len(steps_in)
+    assert "\n\n\n" not in first["cot"]
+    chars_in = len("".join(record["cot"].split()))
+    chars_out = len("".join(first["cot"].split()))
+    assert 0.2 * chars_in < chars_out < 0.8 * chars_in
+    # edge cases: an empty CoT stays empty, one step stays one step
+    one_step = {**record, "cot": split_steps(record["cot"])[1]}
+    empty, single = compressor.compress([{**record, "cot": ""}, one_step])
+    assert empty == {"cot": ""} and len(split_steps(single["cot"])) == 1
+
+
+def test_tokenskip_ratio_is_seeded_per_record(classifier, real_cots) -> None:
+    ratios = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    draws = [tokenskip_ratio(f"{i}/A", ratios, 42) for i in range(300)]
+    assert draws == [tokenskip_ratio(f"{i}/A", ratios, 42) for i in range(300)]
+    assert set(draws) == set(ratios)
+    assert draws != [tokenskip_ratio(f"{i}/A", ratios, 7) for i in range(300)]
+    assert tokenskip_suffix(0.7, "\n\nCompression ratio: {ratio}") == "\n\nCompression ratio: 0.7"
+    assert tokenskip_suffix(1.0, "\n\nCompression ratio: {ratio}") == ""
+
+    records = [cut(r, slice(0, 5)) for r in real_cots]
+    compressor = TokenSkip(classifier, ratios, 42, "\n\nCompression ratio: {ratio}")
+    results = compressor.compress(records)
+    assert compressor.compress(records[::-1]) == results[::-1]  # order does not matter
+    for record, result in zip(records, results, strict=True):
+        ratio = result["tokenskip_ratio"]
+        assert ratio == tokenskip_ratio(record["id"], ratios, 42)
+        assert result["prompt_suffix"] == tokenskip_suffix(ratio, compressor.prompt_suffix)
+        if ratio == 1.0:
+            assert result["cot"] == record["cot"]
+        else:
+            assert len(result["cot"].split()) < len(record["cot"].split())
+
+
+def test_missing_classifier_names_the_param(tmp_path: Path) -> None:
+    missing = tmp_path / "llmlingua-2-bert-base-multilingual-cased-meetingbank"
+    with pytest.raises(ClassifierError, match=r"embedded\.baselines\.llmlingua2\.classifier"):
+        load_classifier(str(missing), "embedded.baselines.llmlingua2.classifier")
+    with pytest.raises(ClassifierError, match=r"p\.classifier='gpt2'.*bert-base-multilingual"):
+        load_classifier("gpt2", "p.classifier")
+
+
+def test_tiktoken_file_installed_offline(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
+    target = install_tiktoken_encoding(tmp_path / "tiktoken")
+    assert target.parent == tmp_path / "tiktoken" and target.stat().st_size > 1_000_000
+    import tiktoken
+
+    assert tiktoken.encoding_for_model("gpt-3.5-turbo").encode("hello world") == [15339, 1917]
+
+
+# --- cache and report -----------------------------------------------------------------------
+
+
+def test_cache_resumes_without_recomputing(tmp_path: Path, real_cots) -> None:
+    calls: list[str] = []
+
+    def compute(batch):
+        calls.extend(r["id"] for r in batch)
+        return [{"cot": r["cot"][:10]} for r in batch]
+
+    cache = RecordCache(tmp_path, {"method": "x", "settings": {"a": 1}})
+    first, computed = run_cached(real_cots, compute, cache, chunk_size=3)
+    assert computed == len(real_cots) and len(calls) == len(real_cots)
+    again, computed = run_cached(real_cots, compute, cache, chunk_size=3)
+    assert (again, computed, len(calls)) == (first, 0, len(real_cots))
+    other = RecordCache(tmp_path, {"method": "x", "settings": {"a": 2}})
+    assert other.get(real_cots[0]) is None  # new settings, new keys
+    assert cache.prune(real_cots[:1]) == len(real_cots) - 1
+
+
+def test_report_entry_and_figure(tmp_path: Path, real_cots) -> None:
+    originals = {r["id"]: r for r in real_cots}
+
+    def count(text: str) -> int:
+        return len(text.split())
+
+    halved = [{**r, "cot": " ".join(r["cot"].split()[::2]), "method": "m"} for r in real_cots]
+    entry = method_entry("m", halved, originals, count, {"requested_ratio": 0.5}, "m.jsonl")
+    assert entry["status"] == "ok" and entry["requested_ratio"] == 0.5
+    assert entry["achieved_ratio"] == pytest.approx(0.5, abs=0.01)
+    assert entry["sample_tokens_after_mean"] < entry["sample_tokens_before_mean"]
+    not_run = method_entry("n", [], originals, count, {"reason": "no weights"}, "n.jsonl")
+    assert not_run == {"status": "not_run", "reason": "no weights"}
+    methods = {"spirit": entry, "llmlingua2": not_run}
+    compression_figure(tmp_path / "a.png", methods)
+    compression_figure(tmp_path / "b.png", methods)
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+# --- the stages, as DVC runs them ----------------------------------------------------------
+
+
+def run_stage(workdir: Path, repo_root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(repo_root), HF_HUB_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=workdir, env=env, capture_output=True, text=True
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, repo_root: Path, real_cots, base_model_dir: Path) -> Path:
+    params = load_params(repo_root / "params.yaml")
+    params["profile"] = "embedded"
+    params["embedded"]["baselines"]["scorer"]["model"] = str(base_model_dir)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    write_jsonl(tmp_path / "data/train/cots.jsonl", [cut(r, slice(0, 4)) for r in real_cots])
+    # stand-in for the coarse stage's output: the same records with every other step
+    write_jsonl(tmp_path / "data/coarse/cots.jsonl", [cut(r, slice(0, 4, 2)) for r in real_cots])
+    return tmp_path
+
+
+def test_stages_write_datasets_reports_and_resume(workdir: Path, repo_root: Path) -> None:
+    done = run_stage(workdir, repo_root, "stages.compress", "original")
+    assert done.returncode == 0, done.stderr
+    inputs = list(read_jsonl(workdir / "data/train/cots.jsonl"))
+    sft = list(read_jsonl(workdir / "data/sft/original.jsonl"))
+    assert [(r["id"], r["question"], r["cot"], r["answer"]) for r in sft] == [
+        (r["id"], r["question"], r["cot"], r["answer"]) for r in inputs
+    ]
+    assert {r["method"] for r in sft} == {"original"}
+    done = run_stage(workdir, repo_root, "stages.compress", "original")
+    assert "0 computed" in done.stdout
+
+    done = run_stage(workdir, repo_root, "stages.compress", "wo_fine")
+    assert done.returncode == 0, done.stderr
+    coarse = list(read_jsonl(workdir / "data/coarse/cots.jsonl"))
+    wo_fine = list(read_jsonl(workdir / "data/sft/wo_fine.jsonl"))
+    assert [r["cot"] for r in wo_fine] == [r["cot"] for r in coarse]
+    assert [r["answer"] for r in wo_fine] == [r["answer"] for r in inputs]
+
+    done = run_stage(workdir, repo_root, "stages.compress", "llmlingua2")  # disabled here
+    assert done.returncode == 0, done.stderr
+    assert (workdir / "data/sft/llmlingua2.jsonl").read_text() == ""
+    report = read_json(workdir / "reports/compression/llmlingua2.json")
+    assert report["status"] == "not_run" and "offline" in report["reason"]
+
+    done = run_stage(workdir, repo_root, "stages.compression_report")
+    assert done.returncode == 0, done.stderr
+    summary = read_json(workdir / "reports/compression.json")["methods"]
+    assert summary["original"]["achieved_ratio"] == 1.0
+    assert summary["wo_fine"]["steps_after_mean"] == 2.0
+    assert summary["wo_fine"]["achieved_ratio"] < 0.8
+    assert summary["llmlingua2"]["status"] == "not_run"
+    assert summary["spirit"] == {
+        "status": "not_run",
+        "reason": "data/sft/spirit.jsonl does not exist",
+    }
+    assert (workdir / "reports/figures/compression.png").stat().st_size > 10_000
+
+
+def test_enabled_without_classifier_stops_naming_the_param(workdir: Path, repo_root) -> None:
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    section = params["embedded"]["baselines"]["tokenskip"]
+    section["enabled"] = True
+    section["classifier"] = str(workdir / "absent-bert-base-multilingual-cased")
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    done = run_stage(workdir, repo_root, "stages.compress", "tokenskip")
+    assert done.returncode != 0
+    assert "embedded.baselines.tokenskip.classifier" in done.stderr
+    assert not (workdir / "data/sft/tokenskip.jsonl").exists()
+
+
+def test_bad_input_record_is_named(workdir: Path, repo_root: Path, real_cots) -> None:
+    records = [cut(r, slice(0, 2)) for r in real_cots]
+    records[1]["cot"] = "   "
+    write_jsonl(workdir / "data/train/cots.jsonl", records)
+    done = run_stage(workdir, repo_root, "stages.compress", "original")
+    assert done.returncode != 0
+    assert f"record 2 (id {records[1]['id']!r}): empty cot" in done.stderr
