@@ -31,6 +31,7 @@ from asap.io import DataError, read_json, read_jsonl, write_jsonl
 from asap.steps import join_steps, split_steps
 from asap.teacher import Teacher, TeacherConfig
 from tests.loopback import LoopbackServer
+from tests.real_data import train_records
 
 STEPS = [
     "Read n and the list of heights.",
@@ -292,9 +293,7 @@ def test_anchor_and_coarse_stages_with_a_local_transformers_server(
     (workspace / "models" / "base").symlink_to(base_model_dir.resolve())
     (workspace / "params.yaml").write_text(yaml.safe_dump(_stage_params(max_tokens=6)))
     # two real training records, CoTs cut to 8 steps to keep the prompts short
-    records = list(read_jsonl(repo_root / "data" / "train" / "cots.jsonl"))[:2]
-    if len(records) < 2:
-        pytest.skip("data/train/cots.jsonl has fewer than two records (run `dvc repro data`)")
+    records = train_records()[:2]
     records = [{**r, "cot": join_steps(split_steps(r["cot"])[:8])} for r in records]
     write_jsonl(workspace / "data" / "train" / "cots.jsonl", records)
     cache = workspace / "data" / "cache" / "anchor"

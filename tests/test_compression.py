@@ -20,10 +20,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asap import sources
 from asap.compression import BUILDERS
 from asap.compression.ablations import SurprisalOnly, Unchanged
-from asap.compression.cache import RecordCache, run_cached
+from asap.compression.cache import RecordCache, code_fingerprint, run_cached
 from asap.compression.llmlingua2 import (
     ClassifierError,
     LLMLingua2,
@@ -43,27 +42,21 @@ from asap.compression.selective_context import (
     units_with_info,
 )
 from asap.compression.spirit import Spirit, step_perplexities
-from asap.cots import normalise_records
 from asap.io import read_json, read_jsonl, write_jsonl
 from asap.methods import METHODS, methods_of_stage
 from asap.params import load_params
 from asap.scoring import Scorer, load_scorer
 from asap.scoring_extra import score_variants
 from asap.steps import join_steps, split_steps
+from tests.real_data import train_records
 
 CODE_STEPS = slice(50, 64)  # record 842/A: prose, then code steps with indentation
 
 
 @pytest.fixture(scope="module")
 def real_cots(repo_root: Path) -> list[dict[str, Any]]:
-    """The training records: data/train/cots.jsonl, or the data stage's normalisation of raw."""
-    path = repo_root / "data/train/cots.jsonl"
-    if path.exists():
-        return list(read_jsonl(path))
-    spec = load_params(repo_root / "params.yaml")["embedded"]["data"]["train"]
-    source = {"path": str(repo_root / spec["source"]["path"])}
-    records, _ = normalise_records(sources.iter_rows(source), "raw", spec["limit"])
-    return records
+    """The real training records, normalised from the committed raw file."""
+    return train_records()
 
 
 def cut(record: dict[str, Any], steps: slice) -> dict[str, Any]:
@@ -399,6 +392,9 @@ def test_cache_resumes_without_recomputing(tmp_path: Path, real_cots) -> None:
     other = RecordCache(tmp_path, {"method": "x", "settings": {"a": 2}})
     assert other.get(real_cots[0]) is None  # new settings, new keys
     assert cache.prune(real_cots[:1]) == len(real_cots) - 1
+    # the code of a compressor is part of its cache key
+    spirit = code_fingerprint(Spirit.modules)
+    assert spirit == code_fingerprint(Spirit.modules) != code_fingerprint(Unchanged.modules)
 
 
 def test_report_entry_and_figure(tmp_path: Path, real_cots) -> None:

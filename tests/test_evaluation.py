@@ -23,16 +23,13 @@ from asap.evaluation import (
 )
 from asap.io import DataError, read_jsonl
 from asap.sandbox import Limits, Sandbox
+from tests.real_data import benchmark_problems
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / "data" / "benchmarks"
 
 
 def problems(name: str) -> list[dict]:
-    path = BENCH / f"{name}.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} missing: run `dvc repro data`")
-    return list(read_jsonl(path))
+    return benchmark_problems(name)
 
 
 def by_id(name: str, task_id: str) -> dict:

@@ -16,17 +16,13 @@ from asap.generation import (
     load_backend,
     question_text,
 )
-from asap.io import read_jsonl
+from tests.real_data import benchmark_problems
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / "data" / "benchmarks"
 
 
 def first(name: str, count: int = 1) -> list[dict]:
-    path = BENCH / f"{name}.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} missing: run `dvc repro data`")
-    return list(read_jsonl(path))[:count]
+    return benchmark_problems(name)[:count]
 
 
 def test_question_wording_per_benchmark() -> None:

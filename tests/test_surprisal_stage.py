@@ -15,6 +15,7 @@ import yaml
 
 from asap.io import read_jsonl, write_jsonl
 from asap.steps import join_steps, split_steps
+from tests.real_data import write_train_records
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +27,7 @@ def env(repo_root: Path) -> dict[str, str]:
 def test_cli_round_trip_on_real_cots(repo_root: Path, base_model_dir: Path, tmp_path: Path) -> None:
     from transformers import AutoTokenizer
 
-    source = repo_root / "data" / "train" / "cots.jsonl"
-    if not source.exists():
-        pytest.skip("data/train/cots.jsonl not built (dvc repro data)")
+    source = write_train_records(tmp_path / "cots.jsonl")
     output, budget = tmp_path / "pruned.jsonl", 1024
     command = [sys.executable, "-m", "asap.cli", "surprisal", "--model", str(base_model_dir)]
     command += ["--input", str(source), "--output", str(output), "--budget", str(budget)]
