@@ -28,7 +28,7 @@ from typing import Any
 from tqdm import tqdm
 
 from asap.compression import SFT_FIELDS, Models, build
-from asap.compression.cache import RecordCache, run_cached
+from asap.compression.cache import RecordCache, code_fingerprint, run_cached
 from asap.io import DataError, read_jsonl, write_json, write_jsonl
 from asap.methods import get_method
 from asap.params import active_profile, load_params
@@ -92,7 +92,12 @@ def main(method: str) -> None:
     compressor = build(method, settings, models, where)
     cache = RecordCache(
         out["cache"],
-        {"method": method, "settings": compressor.settings(), "models": models.fingerprints},
+        {
+            "method": method,
+            "settings": compressor.settings(),
+            "models": models.fingerprints,
+            "code": code_fingerprint(compressor.modules),
+        },
     )
     with tqdm(desc=f"compress {method}", unit="record") as bar:
         results, computed = run_cached(

@@ -4,6 +4,7 @@ A compressor has
 
 - ``settings() -> dict``: everything besides its models that shapes its output;
 - ``requested_ratio``: the fraction of CoT tokens it aims to keep, or None;
+- ``modules``: the modules whose code determines its output (for the per-record cache key);
 - ``compress(records) -> list[dict]``: for each training record (`asap.cots` schema; it reads
   `id`, `question` and `cot`) a dict with the compressed ``cot`` and any per-record fields for
   the SFT record (e.g. TokenSkip's `tokenskip_ratio` and `prompt_suffix`); other keys are
@@ -33,6 +34,7 @@ SFT_FIELDS = ("tokenskip_ratio", "prompt_suffix")
 
 class Compressor(Protocol):
     requested_ratio: float | None
+    modules: tuple[str, ...]
 
     def settings(self) -> dict[str, Any]: ...
 

@@ -22,6 +22,7 @@ class Unchanged:
     """The CoT of each record, unchanged."""
 
     requested_ratio = None
+    modules = ("asap.compression.ablations",)
 
     def settings(self) -> dict[str, Any]:
         return {}
@@ -34,6 +35,13 @@ class SurprisalOnly:
     """First-token surprisal pruning of each CoT to `budget` tokens."""
 
     requested_ratio = None
+    modules = (
+        "asap.compression.ablations",
+        "asap.surprisal",
+        "asap.pruning",
+        "asap.scoring",
+        "asap.steps",
+    )
 
     def __init__(
         self, scorer: Scorer, budget: int, mode: str = "global", context: str = "raw"

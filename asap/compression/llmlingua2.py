@@ -129,6 +129,8 @@ def compress_cot(compressor: Any, cot: str, rate: float, force_tokens: Sequence[
 class LLMLingua2:
     """Compress every CoT to `rate` of its tokens with the LLMLingua-2 classifier."""
 
+    modules = ("asap.compression.llmlingua2", "llmlingua.prompt_compressor", "llmlingua.utils")
+
     def __init__(self, compressor: Any, rate: float = 0.5, force_tokens: Sequence[str] = ("\n",)):
         if not 0 < rate <= 1:
             raise ValueError(f"rate must be in (0, 1], got {rate}")
@@ -159,6 +161,8 @@ def tokenskip_suffix(ratio: float, template: str) -> str:
 
 class TokenSkip:
     """LLMLingua-2 compression at a per-record ratio, written into the training prompt."""
+
+    modules = ("asap.compression.llmlingua2", "llmlingua.prompt_compressor", "llmlingua.utils")
 
     def __init__(
         self,

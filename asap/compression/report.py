@@ -132,13 +132,25 @@ def compression_figure(path: str | Path, methods: Mapping[str, Mapping[str, Any]
         color="tab:blue",
         label="method's CoT",
     )
-    left.bar_label(bars, fmt="%.0f", fontsize=7)
+    left.bar_label(
+        bars,
+        labels=[
+            f"{v:.0f}" if ok else ""
+            for v, ok in zip(value("cot_tokens_after_mean"), ran, strict=True)
+        ],
+        fontsize=7,
+    )
     left.set_ylabel("mean CoT tokens per sample")
     left.set_title("CoT tokens before and after compression")
-    left.legend(fontsize=8, loc="upper right")
+    left.set_ylim(0, max([1.0, *value("cot_tokens_before_mean")]) * 1.3)
+    left.legend(fontsize=8, loc="upper center", ncol=2)
     achieved = value("achieved_ratio")
     bars = right.bar(list(positions), achieved, color="tab:orange", label="achieved")
-    right.bar_label(bars, fmt="%.2f", fontsize=7)
+    right.bar_label(
+        bars,
+        labels=[f"{v:.2f}" if ok else "" for v, ok in zip(achieved, ran, strict=True)],
+        fontsize=7,
+    )
     requested = [
         (i, methods[n]["requested_ratio"])
         for i, n in enumerate(names)
@@ -154,10 +166,10 @@ def compression_figure(path: str | Path, methods: Mapping[str, Mapping[str, Any]
             zorder=3,
             label="requested",
         )
-    right.set_ylim(0, 1.15)
+    right.set_ylim(0, max([1.0, *achieved]) * 1.3)
     right.set_ylabel("CoT tokens after / before")
     right.set_title("Compression ratio: requested vs achieved")
-    right.legend(fontsize=8, loc="upper right")
+    right.legend(fontsize=8, loc="upper center", ncol=2)
     for ax in (left, right):
         ax.set_xticks(list(positions), labels, rotation=25, ha="right", fontsize=8)
         ax.grid(axis="y", alpha=0.3)

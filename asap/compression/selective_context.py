@@ -18,8 +18,11 @@ indentation) is split into lexical units:
 - ``sentences``: pieces ending after ``. ! ?`` followed by a space, or at the end of the line.
 
 A unit's self-information is the sum over the tokens whose first non-space character lies in
-it (as in the package). Units are dropped lowest first (ties: earlier first) until the tokens of
-the kept units are at most `ratio` of the tokens of all units; at least one unit stays. A line
+it (as in the package). Units are dropped lowest first (ties: earlier first) until the kept
+tokens are at most `ratio` of the CoT's tokens, counting the layout tokens (whitespace-only
+tokens: line breaks, indentation) as kept; at least one unit stays. The package instead drops a
+`ratio` share of the units by count. Re-tokenizing the result can differ by a few tokens, so
+`reports/compression.json` reports the achieved ratio measured on the output. A line
 whose units are all dropped disappears (it would otherwise leave a blank line, i.e. a false step
 boundary); a step whose lines all disappear disappears. Where units were dropped between two
 kept ones, the spaces around the gap shrink to one. An empty CoT stays empty.
@@ -100,12 +103,14 @@ def split_units(
     return [(a, b) for a, b in itertools.pairwise(bounds) if cot[a:b].strip()]
 
 
-def select(units: Sequence[Unit], ratio: float) -> list[bool]:
-    """Keep flags: drop the least informative units until kept tokens <= ratio * all tokens."""
+def select(units: Sequence[Unit], ratio: float, fixed_tokens: int = 0) -> list[bool]:
+    """Keep flags: drop the least informative units until the kept tokens are at most `ratio`
+    of all tokens. `fixed_tokens` (layout tokens: line breaks, indentation) are always kept
+    and count on both sides."""
     if not 0 < ratio <= 1:
         raise ValueError(f"ratio must be in (0, 1], got {ratio}")
     keep = [True] * len(units)
-    total = sum(u.tokens for u in units)
+    total = sum(u.tokens for u in units) + fixed_tokens
     kept = total
     order = sorted(range(len(units)), key=lambda i: (units[i].info, i))
     for index in order[: max(0, len(units) - 1)]:
@@ -188,6 +193,8 @@ def units_with_info(
 class SelectiveContext:
     """Drop the least self-informative lexical units of every CoT down to `ratio` of its tokens."""
 
+    modules = ("asap.compression.selective_context", "asap.surprisal", "asap.scoring", "asap.steps")
+
     def __init__(
         self, scorer: Scorer, ratio: float = 0.5, unit: str = "tokens", context: str = "raw"
     ) -> None:
@@ -228,7 +235,8 @@ class SelectiveContext:
     ) -> dict[str, Any]:
         steps = units_with_info(cot, offsets, logprobs, shift, self.unit)
         units = [u for lines in steps for line in lines for u in line.units]
-        keep = select(units, self.ratio)
+        cot_tokens = sum(1 for a, b in offsets if b > shift and b > a)
+        keep = select(units, self.ratio, max(0, cot_tokens - sum(u.tokens for u in units)))
         flags = {(u.start, u.end): k for u, k in zip(units, keep, strict=True)}
         return {
             "cot": rebuild(cot, steps, flags),

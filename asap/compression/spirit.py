@@ -70,6 +70,15 @@ def step_perplexities(
 class Spirit:
     """Remove the steps whose removal raises perplexity least, down to `ratio` of the tokens."""
 
+    modules = (
+        "asap.compression.spirit",
+        "asap.scoring_extra",
+        "asap.scoring",
+        "asap.surprisal",
+        "asap.pruning",
+        "asap.steps",
+    )
+
     def __init__(
         self,
         scorer: Scorer,
