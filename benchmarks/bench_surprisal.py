@@ -11,7 +11,8 @@ Variants, each run in a fresh subprocess (model loaded and warmed up first, not 
   by re-tokenizing the growing prefix (+1 for a BOS), a forward pass with full logits, a
   full-vocabulary float32 log_softmax, then a gather; one example at a time.
 
-Time covers scoring only (tokenization included). Peak memory is the process's resident-set
+Time covers scoring only (tokenization included): wall time, and the process's CPU time (more
+stable than wall time on a shared machine). Peak memory is the process's resident-set
 high-water mark (VmHWM) during scoring, reset after loading; "above model" subtracts the
 resident set just before scoring. Variants are interleaved over repeats; times are the median.
 
@@ -87,13 +88,14 @@ def worker(variant: str, model: str, input_path: str, dtype: str, threads: int) 
         lm(input_ids=torch.tensor([tokenizer("warm up the kernels").input_ids]))
     baseline = _status_kib("VmRSS")
     _reset_peak()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     run()
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = _status_kib("VmHWM")
     return {
         "variant": variant,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "tokens": tokens,
         "steps": sum(len(s) for _, s in items),
         "peak_rss_gib": peak / 2**20,
@@ -125,7 +127,11 @@ def main() -> int:
             done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
             result = json.loads(done.stdout.strip().splitlines()[-1])
             runs[variant].append(result)
-            print(f"  repeat {repeat + 1} {variant:8s} {result['seconds']:7.2f} s", flush=True)
+            print(
+                f"  repeat {repeat + 1} {variant:8s} {result['seconds']:7.2f} s "
+                f"(CPU {result['cpu_seconds']:7.2f} s)",
+                flush=True,
+            )
 
     plain_time = statistics.median(r["seconds"] for r in runs["plain"])
     plain_peak = statistics.median(r["peak_rss_gib"] for r in runs["plain"])
@@ -134,8 +140,10 @@ def main() -> int:
         f"\n{first['tokens']} tokens, {first['steps']} steps, dtype {args.dtype}, "
         f"{args.threads} threads, {args.repeats} repeats (median time)"
     )
+    plain_cpu = statistics.median(r["cpu_seconds"] for r in runs["plain"])
     header = (
-        f"{'variant':8s} {'time s':>8s} {'x plain':>8s} {'peak RSS GiB':>13s} {'above model':>12s}"
+        f"{'variant':8s} {'time s':>8s} {'x plain':>8s} {'CPU s':>8s} {'x plain':>8s} "
+        f"{'peak RSS GiB':>13s} {'above model':>12s}"
     )
     print(header)
     print("-" * len(header))
@@ -143,7 +151,11 @@ def main() -> int:
         seconds = statistics.median(r["seconds"] for r in runs[variant])
         peak = statistics.median(r["peak_rss_gib"] for r in runs[variant])
         above = statistics.median(r["above_model_gib"] for r in runs[variant])
-        print(f"{variant:8s} {seconds:8.2f} {seconds / plain_time:8.2f} {peak:13.2f} {above:12.2f}")
+        cpu = statistics.median(r["cpu_seconds"] for r in runs[variant])
+        print(
+            f"{variant:8s} {seconds:8.2f} {seconds / plain_time:8.2f} {cpu:8.2f} "
+            f"{cpu / plain_cpu:8.2f} {peak:13.2f} {above:12.2f}"
+        )
     ours_time = statistics.median(r["seconds"] for r in runs["ours"])
     ours_peak = statistics.median(r["peak_rss_gib"] for r in runs["ours"])
     authors_time = statistics.median(r["seconds"] for r in runs["authors"])
