@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asap.benchmarks import BENCHMARKS
+from asap import sources
+from asap.benchmarks import BENCHMARKS, normalise_benchmark
 from asap.io import DataError, dumps_stable, read_jsonl, write_jsonl
+from asap.params import stage_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,9 +48,15 @@ def run(args: argparse.Namespace) -> int:
     )
 
     problems_path = Path(args.problems or f"data/benchmarks/{args.benchmark}.jsonl")
-    if not problems_path.exists():
-        raise DataError(f"{problems_path}: no such benchmark file (run `dvc repro data`)")
-    problems = index_problems(read_jsonl(problems_path), str(problems_path))
+    if problems_path.exists():
+        problems = index_problems(read_jsonl(problems_path), str(problems_path))
+    elif args.problems is None:
+        # Before `dvc repro data`: normalise the benchmark from the source in params.yaml.
+        spec = stage_params("data")["benchmarks"][args.benchmark]
+        rows = normalise_benchmark(args.benchmark, sources.iter_rows(spec), sources.describe(spec))
+        problems = index_problems(rows, sources.describe(spec))
+    else:
+        raise DataError(f"{problems_path}: no such benchmark file")
     samples = list(read_jsonl(args.samples))
     jobs = match_samples(problems, samples, args.samples)
     settings = EvalSettings(workers=worker_count(args.workers), isolation=args.isolation)
