@@ -9,7 +9,8 @@ tokens' log-probabilities (`Scorer.text_logprobs`).
 LLMLingua-2 and TokenSkip need a classifier: `--classifier DIR` times the one given; with
 `--tiny-classifier` a tiny random BERT classifier (as in the tests) is built, which measures the
 package's plumbing, not the cost of the real xlm-roberta-large classifier. SPIRIT runs once per
-value of `--spirit-horizons` (``null`` = exact).
+value of `--spirit-horizons` (``null`` = exact). The forward pass is timed again at the end: a
+gap between the two shows that the machine's load changed during the run.
 
     python benchmarks/bench_baselines.py [--records 4] [--steps 0] [--spirit-horizons 256,null]
 """
@@ -90,7 +91,7 @@ def main() -> None:
     def report(name: str, seconds: list[float], extra: str = "") -> None:
         per_k = sum(seconds) / tokens * 1000
         print(
-            f"{name:28s} {per_k:8.2f} s per 1k CoT tokens   "
+            f"{name:34s} {per_k:8.2f} s per 1k CoT tokens   "
             f"(total {sum(seconds):7.1f} s, median record {statistics.median(seconds):6.1f} s)"
             f"{extra}"
         )
@@ -99,13 +100,17 @@ def main() -> None:
     for r in records:
         prefix, special = scoring_prefix(r["question"], models.context, scorer.tokenizer)
         texts.append((prefix + r["cot"], special))
+
+    def forward(label: str) -> None:
+        seconds = []
+        for text, special in texts:
+            start = time.perf_counter()
+            scorer.text_logprobs([text], add_special_tokens=special)
+            seconds.append(time.perf_counter() - start)
+        report(label, seconds)
+
     scorer.text_logprobs([texts[0][0][:200]])  # warm-up
-    seconds = []
-    for text, special in texts:
-        start = time.perf_counter()
-        scorer.text_logprobs([text], add_special_tokens=special)
-        seconds.append(time.perf_counter() - start)
-    report("forward (question + CoT)", seconds)
+    forward("forward (question + CoT)")
 
     classifier = args.classifier
     wanted = args.methods.split(",")
@@ -134,6 +139,7 @@ def main() -> None:
                 seconds.append(time.perf_counter() - start)
                 kept += scorer.count_tokens(result["cot"])
             report(label, seconds, f"  kept {kept / tokens:.2f} of the tokens")
+    forward("forward again (load drift)")
 
 
 def _horizon(text: str) -> int | None:
