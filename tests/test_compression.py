@@ -182,6 +182,12 @@ def test_selection_never_breaks_layout(lines_per_step, ratio, rng) -> None:
         assert any(keep)
         kept_tokens = sum(u.tokens for u, k in zip(units, keep, strict=True) if k)
         assert kept_tokens <= ratio * sum(u.tokens for u in units) or sum(keep) == 1
+        # the fewest removals: putting back the last unit removed breaks the target
+        order = sorted(range(len(units)), key=lambda i: (units[i].info, i))
+        removed = [i for i in order if not keep[i]]
+        if removed:
+            last = units[removed[-1]]
+            assert kept_tokens + last.tokens > ratio * sum(u.tokens for u in units)
     out = rebuild(cot, steps, {(u.start, u.end): k for u, k in zip(units, keep, strict=True)})
     assert "\n\n\n" not in out and out == out.strip("\n")
     assert len(split_steps(out)) <= len(split_steps(cot))
@@ -196,7 +202,7 @@ def test_selective_context_on_real_cot(scorer: Scorer, real_cots) -> None:
     (again,) = compressor.compress([record])
     assert first == again  # deterministic
     before, after = scorer.count_tokens(record["cot"]), scorer.count_tokens(first["cot"])
-    assert 0.3 * before < after < 0.65 * before
+    assert 0.4 * before < after <= 0.5 * before
     assert first["units_kept"] <= first["units"] / 2 + 1
     # step boundaries and code indentation survive
     assert len(split_steps(first["cot"])) <= len(split_steps(record["cot"]))

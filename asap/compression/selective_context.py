@@ -17,15 +17,14 @@ indentation) is split into lexical units:
   the end of the line (a regex stand-in for spaCy's noun chunks, which the package used);
 - ``sentences``: pieces ending after ``. ! ?`` followed by a space, or at the end of the line.
 
-A unit's self-information is the sum over the tokens whose first non-space character lies in
-it (as in the package). Units are dropped lowest first (ties: earlier first) until the kept
-tokens are at most `ratio` of the CoT's tokens, counting the layout tokens (whitespace-only
-tokens: line breaks, indentation) as kept; at least one unit stays. The package instead drops a
-`ratio` share of the units by count. Re-tokenizing the result can differ by a few tokens, so
-`reports/compression.json` reports the achieved ratio measured on the output. A line
-whose units are all dropped disappears (it would otherwise leave a blank line, i.e. a false step
-boundary); a step whose lines all disappear disappears. Where units were dropped between two
-kept ones, the spaces around the gap shrink to one. An empty CoT stays empty.
+A unit's self-information is the sum over the tokens whose first non-space character lies in it (as
+in the package). Units are dropped lowest first (ties: earlier first), as few as needed for the
+rebuilt CoT to have at most `ratio` of the original CoT's tokens (both counted by the scorer's
+tokenizer; the number of removals is found by bisection, a few re-tokenizations per CoT); at least
+one unit stays. The package instead drops a `ratio` share of the units by count. A line whose units
+are all dropped disappears (it would otherwise leave a blank line, i.e. a false step boundary); a
+step whose lines all disappear disappears. Where units were dropped between two kept ones, the
+spaces around the gap shrink to one. An empty CoT stays empty.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ import bisect
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -103,22 +102,42 @@ def split_units(
     return [(a, b) for a, b in itertools.pairwise(bounds) if cot[a:b].strip()]
 
 
-def select(units: Sequence[Unit], ratio: float, fixed_tokens: int = 0) -> list[bool]:
-    """Keep flags: drop the least informative units until the kept tokens are at most `ratio`
-    of all tokens. `fixed_tokens` (layout tokens: line breaks, indentation) are always kept
-    and count on both sides."""
+def select(
+    units: Sequence[Unit],
+    ratio: float,
+    measure: Callable[[list[bool]], int] | None = None,
+) -> list[bool]:
+    """Keep flags: the fewest removals, least informative units first, that bring the text to at
+    most `ratio` of its tokens; at least one unit stays.
+
+    `measure(keep)` is the token count of the text with the units flagged `keep` (default: the
+    kept units' token counts). It is called O(log n) times: the number of removals is found by
+    bisection, since removing more units never makes the text longer.
+    """
     if not 0 < ratio <= 1:
         raise ValueError(f"ratio must be in (0, 1], got {ratio}")
-    keep = [True] * len(units)
-    total = sum(u.tokens for u in units) + fixed_tokens
-    kept = total
+    if measure is None:
+
+        def measure(keep: list[bool]) -> int:
+            return sum(u.tokens for u, k in zip(units, keep, strict=True) if k)
+
     order = sorted(range(len(units)), key=lambda i: (units[i].info, i))
-    for index in order[: max(0, len(units) - 1)]:
-        if kept <= ratio * total:
-            break
-        keep[index] = False
-        kept -= units[index].tokens
-    return keep
+
+    def keep_after(removed: int) -> list[bool]:
+        keep = [True] * len(units)
+        for index in order[:removed]:
+            keep[index] = False
+        return keep
+
+    target = ratio * measure(keep_after(0))
+    low, high = 0, max(0, len(units) - 1)  # high: the most removals allowed
+    while low < high:
+        middle = (low + high) // 2
+        if measure(keep_after(middle)) <= target:
+            high = middle
+        else:
+            low = middle + 1
+    return keep_after(low)
 
 
 def rebuild(cot: str, steps: list[list[Line]], keep: dict[tuple[int, int], bool]) -> str:
@@ -235,8 +254,12 @@ class SelectiveContext:
     ) -> dict[str, Any]:
         steps = units_with_info(cot, offsets, logprobs, shift, self.unit)
         units = [u for lines in steps for line in lines for u in line.units]
-        cot_tokens = sum(1 for a, b in offsets if b > shift and b > a)
-        keep = select(units, self.ratio, max(0, cot_tokens - sum(u.tokens for u in units)))
+
+        def measure(keep: list[bool]) -> int:
+            flags = {(u.start, u.end): k for u, k in zip(units, keep, strict=True)}
+            return self.scorer.count_tokens(rebuild(cot, steps, flags))
+
+        keep = select(units, self.ratio, measure)
         flags = {(u.start, u.end): k for u, k in zip(units, keep, strict=True)}
         return {
             "cot": rebuild(cot, steps, flags),
