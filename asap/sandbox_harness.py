@@ -266,10 +266,8 @@ def _blocked_ancestor(path, uid):
 def _expose(ctypes, libc, paths, uid):
     """Keep `paths` (the interpreter, site-packages) readable by `uid` when an ancestor such as
     /root is private: cover that ancestor with an empty tmpfs and bind only `paths` back."""
-    roots = sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
-    roots = [p for p in roots if not any(p.startswith(q + "/") for q in roots if q != p)]
     covers = {}
-    for path in roots:
+    for path in _outermost_dirs(paths):
         blocked = _blocked_ancestor(path, uid)
         if blocked is not None and blocked != path:
             covers.setdefault(blocked, []).append(path)
@@ -362,15 +360,36 @@ def _enter_run_namespaces(job):
     _check(ctypes, libc.unshare(flags), "unshare")
 
 
+def _outermost_dirs(paths):
+    """Real paths of the existing directories among `paths`, dropping those nested in another."""
+    roots = sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
+    return [p for p in roots if not any(p.startswith(q + "/") for q in roots if q != p)]
+
+
+def _under_scratch(job):
+    """Directories the runs need (interpreter, site-packages) that lie in a scratch dir, as when
+    the environment sits under /tmp: the fresh scratch tmpfs would hide them."""
+    scratch = [os.path.realpath(t) for t in WRITABLE_SCRATCH if os.path.isdir(t)]
+    needed = _outermost_dirs([sys.base_prefix, *sys.path, *job.get("sys_path", ())])
+    return [p for p in needed if any(p.startswith(t + "/") for t in scratch)]
+
+
 def _scratch_filesystem(job):
-    """Fresh size-capped tmpfs on the scratch dirs, a private /proc, a new working dir."""
+    """Fresh size-capped tmpfs on the scratch dirs, a private /proc, a new working dir. What the
+    runs need from inside a scratch dir is bound back, read-only as every other mount."""
     ctypes, libc = _libc()
     _not_parent_namespace(job)
+    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in _under_scratch(job)]
     size = f"size={job['limits']['tmpfs_bytes']},mode=1777".encode()
     for target in WRITABLE_SCRATCH:
         if os.path.isdir(target):
             result = libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, size)
             _check(ctypes, result, "tmpfs on " + target)
+    for path, fd in kept:  # the fd still reaches the hidden directory; binds copy ro flags
+        os.makedirs(path, 0o755, exist_ok=True)
+        source = f"/proc/self/fd/{fd}".encode()
+        _check(ctypes, libc.mount(source, path.encode(), None, MS_BIND | MS_REC, None), path)
+        os.close(fd)
     proc_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY
     proc_ok = libc.mount(b"proc", b"/proc", b"proc", proc_flags, None) == 0
     workdir = "/tmp/sandbox"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -216,6 +217,29 @@ def test_files_outside_the_temp_dir_stay_untouched(sandbox: Sandbox, outside_dir
     assert check_status(sandbox, sneaky) == ["passed"]
     assert victim.read_text() == "original"
     assert sorted(p.name for p in outside_dir.iterdir()) == ["victim.txt"]
+
+
+def test_environment_under_a_scratch_dir_stays_importable_and_read_only() -> None:
+    # A clone (and so its .venv) under /tmp: the runs' fresh tmpfs on /tmp must not hide it.
+    site = Path(tempfile.mkdtemp(prefix="asap-env-", dir="/tmp")) / "site-packages"
+    try:
+        site.mkdir()
+        module = site / "asap_probe_module.py"
+        module.write_text("OFFSET = 0\n")
+        for path in (site.parent, site, module):
+            path.chmod(0o755)
+        sandbox = Sandbox(FAST, slot=8)
+        sandbox.sys_path.append(str(site))
+        code = (
+            "import contextlib, asap_probe_module\n"
+            "with contextlib.suppress(OSError):\n"
+            "    open(asap_probe_module.__file__, 'a').write('OFFSET = 1\\n')\n"
+            "def add(a, b):\n    return a + b + asap_probe_module.OFFSET\n"
+        )
+        assert run_tests(sandbox, CHECK_PROBLEM, code, SETTINGS) == ["passed"]
+        assert module.read_text() == "OFFSET = 0\n"
+    finally:
+        shutil.rmtree(site.parent)
 
 
 @pytest.mark.parametrize("isolation", ["auto", "process"])  # process: the seccomp filter alone
