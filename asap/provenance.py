@@ -98,16 +98,23 @@ def input_hashes(inputs: Iterable[str | Path]) -> dict[str, str]:
     return dict(sorted(hashes.items()))
 
 
+def local_inputs(*names: str | Path) -> list[str]:
+    """The names that are local files or folders; a hub model id is recorded by the params."""
+    return [Path(name).as_posix() for name in names if name and Path(name).exists()]
+
+
 def provenance(
     stage: str,
     params_section: Any,
     inputs: Iterable[str | Path],
     params_path: str | Path = DEFAULT_PARAMS,
+    profile: str | None = None,
 ) -> dict[str, Any]:
-    """Where a report of `stage` comes from; add it under the report's "provenance" key."""
+    """Where a report of `stage` comes from; add it under the report's "provenance" key. The
+    profile is read from `params_path` unless given."""
     return {
         "stage": stage,
-        "profile": load_params(params_path)["profile"],
+        "profile": load_params(params_path)["profile"] if profile is None else profile,
         "params": params_section,
         "inputs": input_hashes(inputs),
         "git": git_state(Path(params_path).resolve().parent),

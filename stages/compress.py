@@ -32,6 +32,7 @@ from asap.compression.cache import RecordCache, code_fingerprint, run_cached
 from asap.io import DataError, read_jsonl, write_json, write_jsonl
 from asap.methods import get_method
 from asap.params import active_profile, load_params
+from asap.provenance import local_inputs, provenance
 from asap.sft_data import sft_record, validate_sft_records
 
 REQUIRED = ("id", "question", "cot", "answer")
@@ -129,6 +130,11 @@ def main(method: str) -> None:
             "requested_ratio": compressor.requested_ratio,
             "settings": compressor.settings(),
             "wall_time_s": round(time.monotonic() - started, 3),
+            "provenance": provenance(
+                f"compress@{method}",
+                {"scorer": baselines.get("scorer"), method: settings},
+                local_inputs(input_path, entry.get("model")),
+            ),
         },
     )
     print(

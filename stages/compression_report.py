@@ -15,6 +15,7 @@ from asap.compression.report import compression_figure, method_entry
 from asap.io import DataError, read_json, read_jsonl, write_json
 from asap.methods import get_method
 from asap.params import active_profile, load_params
+from asap.provenance import local_inputs, provenance
 
 TRAIN = Path("data/train/cots.jsonl")
 REPORT = Path("reports/compression.json")
@@ -25,14 +26,15 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     params = load_params()
-    scorer_model = active_profile(params)["baselines"]["scorer"]["model"]
+    scorer = active_profile(params)["baselines"]["scorer"]
+    scorer_model = scorer["model"]
     tokenizer = AutoTokenizer.from_pretrained(str(scorer_model))
 
     def count_tokens(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     originals = {record["id"]: record for record in read_jsonl(TRAIN)}
-    methods = {}
+    methods, datasets = {}, []
     for method in params["methods"]:
         get_method(method)  # unknown names fail here
         sft = Path(f"data/sft/{method}.jsonl")
@@ -42,6 +44,7 @@ def main() -> None:
             methods[method] = {"status": "not_run", "reason": f"{sft.as_posix()} does not exist"}
             continue
         records = list(read_jsonl(sft))
+        datasets.append(sft)
         if run_report is not None and run_report.get("status") == "not_run" and records:
             raise DataError(f"{run}: says not run, but {sft} has {len(records)} records")
         methods[method] = method_entry(
@@ -52,6 +55,11 @@ def main() -> None:
         {
             "token_count": f"tokenizer of {scorer_model}, no special tokens",
             "methods": methods,
+            "provenance": provenance(
+                "compression_report",
+                {"methods": params["methods"], "scorer": scorer},
+                [TRAIN, *datasets, *local_inputs(scorer["model"])],
+            ),
         },
     )
     compression_figure(FIGURE, methods)

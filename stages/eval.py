@@ -32,6 +32,7 @@ from asap.generation import (
 from asap.io import DataError, read_jsonl, write_json, write_jsonl
 from asap.methods import get_method
 from asap.params import stage_params
+from asap.provenance import provenance
 
 FINGERPRINT_MEMO = Path(".cache/model-fingerprints.json")
 
@@ -127,6 +128,11 @@ def main(argv: list[str] | None = None) -> None:
     del generator
     gc.collect()
 
+    origin = provenance(
+        f"eval@{method}-{benchmark}",
+        params,
+        [Path(params["benchmarks_dir"]) / f"{benchmark}.jsonl", model_dir],
+    )
     with Evaluator(
         EvalSettings.from_params(params["sandbox"]), params["reference_cache"]
     ) as evaluator:
@@ -152,7 +158,10 @@ def main(argv: list[str] | None = None) -> None:
                  for r, g in zip(results, gens, strict=True)),
             )  # fmt: skip
             summary = report(method, benchmark, budget, results, gens, evaluator.isolation)
-            write_json(Path(params["reports_dir"]) / method / benchmark / f"{budget}.json", summary)
+            write_json(
+                Path(params["reports_dir"]) / method / benchmark / f"{budget}.json",
+                {**summary, "provenance": origin},
+            )
             print(
                 f"eval {method} {benchmark} {budget}: pass@1 {summary['pass_at_1']:.2f}% "
                 f"({summary['passed']}/{summary['n']}), {summary['avg_tokens']:.1f} tokens, "

@@ -25,6 +25,7 @@ from asap.figures import plot_not_run
 from asap.io import DataError, read_jsonl, write_json
 from asap.methods import Method, get_method
 from asap.params import stage_params
+from asap.provenance import local_inputs, provenance
 from asap.sft import plot_loss, train_sft
 from asap.sft_data import validate_sft_records
 
@@ -96,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         CHECKPOINTS_DIR / method.name,
     )
     if run.is_main_process:
-        write_json(REPORTS_DIR / f"{method.name}.json", {"method": method.name, **run.report})
+        origin = provenance(f"sft@{method.name}", params, [dataset, *local_inputs(params["model"])])
+        write_json(
+            REPORTS_DIR / f"{method.name}.json",
+            {"method": method.name, **run.report, "provenance": origin},
+        )
         write_json(TIMINGS_DIR / f"{method.name}.json", {"method": method.name, **run.timing})
         plot_loss(
             run.history, FIGURES_DIR / f"train_loss_{method.name}.png", f"SFT loss: {method.label}"

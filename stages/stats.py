@@ -23,7 +23,7 @@ from asap import figures, not_run, tables
 from asap.io import DataError, dumps_stable, read_json, write_json, write_text_atomic
 from asap.methods import METHODS
 from asap.params import load_params, stage_params
-from asap.provenance import git_state, input_hashes
+from asap.provenance import git_state, input_hashes, provenance
 from asap.stats import (
     Outcome,
     Summary,
@@ -321,8 +321,9 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
     methods = [reference, *comparators]
     outcomes = main_outcomes(data_root, reports_root, methods, main_budgets, log)
     report = wilcoxon_report(outcomes, reference, comparators, main_budgets, test_params, profile)
-    write_json(WILCOXON_JSON, report)
     wilcoxon_inputs = log.take()
+    report["provenance"] = provenance("stats", params, wilcoxon_inputs, profile=profile)
+    write_json(WILCOXON_JSON, report)
     artifacts.append(
         Artifact([WILCOXON_JSON.as_posix()], "Wilcoxon tests (JSON, DVC metrics)", wilcoxon_inputs)
     )

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from asap.commands.surprisal import result_fields
 from asap.io import DataError, dumps_stable, read_json, sha256_text, write_json, write_jsonl
 from asap.params import stage_params
+from asap.provenance import local_inputs, provenance
 from asap.pruning import Pruned, prune_global
 from asap.pruning_report import plot_token_distributions, pruning_report
 from asap.surprisal import load_cot_records, prune_records, score_steps
@@ -180,7 +181,8 @@ def main(section: str = "surprisal") -> None:
         scorer.count_tokens,
         {key: params[key] for key in ("method", "budget", "mode", "context", "scorer", "dtype")},
     )
-    write_json(paths["report"], report)
+    inputs = local_inputs(params["input"], params["original"], params["scorer"])
+    write_json(paths["report"], {**report, "provenance": provenance(section, params, inputs)})
     tokens_by_stage = {
         stage: [record[stage]["tokens"] for record in report["per_record"]]
         for stage in report["stage_order"]

@@ -473,6 +473,12 @@ def test_stages_write_datasets_reports_and_resume(workdir: Path, repo_root: Path
     assert done.returncode == 0, done.stderr
     summary = read_json(workdir / "reports/compression.json")["methods"]
     assert summary["original"]["achieved_ratio"] == 1.0
+    inputs = read_json(workdir / "reports/compression.json")["provenance"]["inputs"]
+    assert {"data/train/cots.jsonl", "data/sft/original.jsonl", "data/sft/wo_fine.jsonl"} <= set(
+        inputs
+    )
+    origin = read_json(workdir / "reports/compression/wo_fine.json")["provenance"]
+    assert origin["stage"] == "compress@wo_fine" and "data/coarse/cots.jsonl" in origin["inputs"]
     assert summary["wo_fine"]["steps_after_mean"] == 2.0
     assert summary["wo_fine"]["achieved_ratio"] < 0.8
     assert summary["llmlingua2"]["status"] == "not_run"

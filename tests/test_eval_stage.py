@@ -1,13 +1,19 @@
-"""The eval stage's choice of budgets, model folders and problem slices."""
+"""The eval stage: budgets, model folders, problem slices, and a real run of one cell."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from asap.io import DataError, write_jsonl
+from asap.io import DataError, read_json, read_jsonl, write_jsonl
+from asap.verify import dvc_md5
 from stages.eval import budgets_for, load_problems, model_dir_for
+from tests.real_data import benchmark_problems
 
 PARAMS = {
     "budgets": {"humaneval": 6144, "leetcode": 10240},
@@ -38,3 +44,46 @@ def test_problem_slice_keeps_task_order(tmp_path: Path) -> None:
     (tmp_path / "leetcode.jsonl").write_text('{"task_id": "x"}\n{broken\n')
     with pytest.raises(DataError, match=r"leetcode\.jsonl:2"):
         load_problems(params, "leetcode")
+
+
+@pytest.mark.slow
+def test_stage_writes_cells_with_provenance_and_reuses_generations(
+    repo_root: Path, base_model_dir: Path, tmp_path: Path
+) -> None:
+    params = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
+    section = params["embedded"]["eval"]
+    section.update(base_model=str(base_model_dir), problems=2, sweep={})
+    section["budgets"]["humaneval"] = 16
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump({"profile": "embedded", "embedded": {"eval": section}}), encoding="utf-8"
+    )
+    write_jsonl(tmp_path / "data/benchmarks/humaneval.jsonl", benchmark_problems("humaneval"))
+    command = [sys.executable, "-m", "stages.eval", "--method", "zero_shot"]
+    env = {**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"}
+
+    def run_stage() -> str:
+        done = subprocess.run(
+            [*command, "--benchmark", "humaneval"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    first = run_stage()
+    assert "batch 1/1" in first
+    cell = tmp_path / "data/eval/zero_shot/humaneval/16"
+    results = list(read_jsonl(cell / "results.jsonl"))
+    assert [r["task_id"] for r in results] == ["HumanEval/0", "HumanEval/1"]
+    assert all(r["tokens"] <= 16 and r["statuses"] for r in results)
+    summary = read_json(tmp_path / "reports/eval/zero_shot/humaneval/16.json")
+    assert summary["n"] == 2 and summary["budget"] == 16
+    origin = summary["provenance"]
+    assert origin["stage"] == "eval@zero_shot-humaneval" and origin["profile"] == "embedded"
+    assert origin["inputs"]["data/benchmarks/humaneval.jsonl"] == dvc_md5(
+        tmp_path / "data/benchmarks/humaneval.jsonl"
+    )
+    assert origin["inputs"][base_model_dir.as_posix()].endswith(".dir")
+
+    generations = (cell / "generations.jsonl").read_bytes()
+    assert "batch" not in run_stage()  # every generation comes from the cache
+    assert (cell / "generations.jsonl").read_bytes() == generations

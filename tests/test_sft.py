@@ -372,3 +372,6 @@ def test_stage_writes_model_reports_and_figure(
     assert (tmp_path / "models/original/chat_template.jinja").exists()
     assert is_complete_checkpoint(tmp_path / "data/checkpoints/sft/original/checkpoint-1")
     assert report["filtered"] == {} and report["final_loss"] > 0
+    origin = report["provenance"]
+    assert origin["stage"] == "sft@original" and origin["params"]["training"]["max_steps"] == 1
+    assert set(origin["inputs"]) == {"data/sft/original.jsonl", base_model_dir.as_posix()}

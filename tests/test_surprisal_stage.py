@@ -145,6 +145,8 @@ def test_stage_resumes_after_a_kill_and_reuses_scores(
     assert all(r["method"] == "asap" for r in pruned)
     assert report["records"] == len(records) and report["stage_order"] == ["original", "surprisal"]
     assert all(r["surprisal"]["tokens"] <= 40 for r in report["per_record"])
+    assert report["provenance"]["stage"] == "surprisal"
+    assert base_model_dir.as_posix() in report["provenance"]["inputs"]
     assert (
         report["stages"]["surprisal"]["tokens_after"]
         < report["stages"]["surprisal"]["tokens_before"]
