@@ -10,6 +10,9 @@ settings, question and steps; a killed run resumes without rescoring finished re
 global mode the cache holds scores only, so a new budget prunes again without rescoring; in
 iterative mode it holds the pruning result, keyed by budget too.
 
+Scoring runs on transformers (`backend: transformers`, CPU or GPU) or on a vLLM engine
+(`backend: vllm`, GPU, engine arguments under `vllm`; see `asap.scoring_vllm`).
+
 `python -m stages.surprisal [SECTION]` reads params section SECTION (default `surprisal`), so an
 ablation (e.g. surprisal on the original CoTs) can reuse this stage with its own section.
 """
@@ -134,13 +137,27 @@ def main(section: str = "surprisal") -> None:
     if len(set(ids)) != len(ids):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         raise DataError(f"{params['input']}: duplicate ids {duplicates[:5]}")
-    scorer = load_scorer(
-        params["scorer"],
-        dtype=params["dtype"],
-        device=params["device"],
-        batch_size=int(params["batch_size"]),
-        max_context=params["max_context"],
-    )
+    backend = params.get("backend", "transformers")
+    if backend == "vllm":
+        from asap.scoring_vllm import load_vllm_scorer
+
+        scorer = load_vllm_scorer(
+            params["scorer"],
+            dtype=params["dtype"],
+            batch_size=int(params["batch_size"]),
+            max_context=params["max_context"],
+            engine=params.get("vllm"),
+        )
+    elif backend == "transformers":
+        scorer = load_scorer(
+            params["scorer"],
+            dtype=params["dtype"],
+            device=params["device"],
+            batch_size=int(params["batch_size"]),
+            max_context=params["max_context"],
+        )
+    else:
+        raise DataError(f"params {section}.backend: expected transformers or vllm, not {backend!r}")
     settings = {
         "scorer": model_fingerprint(params["scorer"]),
         "dtype": params["dtype"],
@@ -148,6 +165,8 @@ def main(section: str = "surprisal") -> None:
         "max_context": scorer.max_context,
         "min_left_context": scorer.min_left_context,
     }
+    if backend != "transformers":  # scores agree only within tolerance across backends
+        settings["backend"] = backend
     items = [(record["question"], steps) for record, steps in loaded]
     results = prune_with_cache(scorer, items, settings, params, RecordCache(paths["cache"]))
 
