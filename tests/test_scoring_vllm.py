@@ -56,7 +56,8 @@ def test_window_requests_reproduce_the_transformers_scores(scorer: Scorer) -> No
         prompt = window_prompt(unit)
         assert prompt == ids[unit.start : max(unit.positions) + 1]
         assert len(prompt) <= scorer.max_context
-        for slot, value in zip(unit.slots, unit_logprobs(unit, prompt_logprobs(scorer, prompt))):
+        values = unit_logprobs(unit, prompt_logprobs(scorer, prompt))
+        for slot, value in zip(unit.slots, values, strict=True):
             got[slot] = value
     assert got == pytest.approx(expected, abs=1e-4)
 
