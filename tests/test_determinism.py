@@ -45,6 +45,12 @@ stages:
       - report.json
       - stable.txt
       - noise.bin
+  stats:  # a stage that renders measurements (a latency column) in its tables
+    cmd: python -c "import time; open('table.md', 'w').write(f'| 100.0 | {time.time()} |')"
+    deps:
+      - cell
+    outs:
+      - table.md
 """
 
 
@@ -62,6 +68,7 @@ def test_two_clones_differ_only_where_marked(tmp_path):
     assert results["report.json"].status == MEASUREMENTS_ONLY
     assert results["noise.bin"].status == DIFFERENT
     assert results["noise.bin"].detail == "noise.bin"
+    assert results["table.md"].status == MEASUREMENTS_ONLY
 
     (clones[1] / "cell/results.jsonl").write_text('{"task_id": "t1", "passed": false}\n')
     run(["dvc", "commit", "--force", "--quiet"], clones[1])
