@@ -284,6 +284,14 @@ def prepare_checkpoint_dir(checkpoint_dir: Path, fingerprint: str) -> Path | Non
     return latest_complete_checkpoint(checkpoint_dir)
 
 
+def remove_checkpoints(checkpoint_dir: Path) -> None:
+    """Delete every checkpoint and the step timings kept for resuming (the run's fingerprint
+    stays): weights and optimizer states take 16 bytes per parameter each."""
+    for path in _checkpoints(checkpoint_dir):
+        shutil.rmtree(path)
+    (checkpoint_dir / TIMINGS_FILE).unlink(missing_ok=True)
+
+
 def model_digest(model_dir: Path) -> str:
     """sha256 over the names and contents of the files of a model folder."""
     digest = hashlib.sha256()
@@ -600,4 +608,6 @@ def train_sft(
         "num_processes": max(1, args.world_size),
         "torch_num_threads": threads_used,
     }
+    if not params.get("keep_checkpoints", False) and trainer.is_world_process_zero():
+        remove_checkpoints(checkpoint_dir)  # the final model is saved: nothing left to resume
     return SFTRun(report, timing, history, trainer.is_world_process_zero())

@@ -370,7 +370,8 @@ def test_stage_writes_model_reports_and_figure(
     assert (tmp_path / "reports/figures/train_loss_original.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "models/original/model.safetensors").exists()
     assert (tmp_path / "models/original/chat_template.jinja").exists()
-    assert is_complete_checkpoint(tmp_path / "data/checkpoints/sft/original/checkpoint-1")
+    # the final model is saved, so the checkpoints kept for resuming are gone
+    assert not list((tmp_path / "data/checkpoints/sft/original").glob("checkpoint-*"))
     assert report["filtered"] == {} and report["final_loss"] > 0
     origin = report["provenance"]
     assert origin["stage"] == "sft@original" and origin["params"]["training"]["max_steps"] == 1
