@@ -34,13 +34,16 @@ def run_env() -> dict[str, str]:
     return env
 
 
-def reproduce(source: Path, target: Path, stages: list[str]) -> tuple[float, list[str]]:
-    """Clone `source` at HEAD into `target` and run `dvc repro` there.
+def reproduce(
+    source: Path, commit: str, target: Path, stages: list[str]
+) -> tuple[float, list[str]]:
+    """Clone `source` at `commit` into `target` and run `dvc repro` there.
 
     Returns the wall time in seconds and the stages that ran (in a fresh clone no output
     exists, so every stage that `dvc repro STAGES` covers runs).
     """
     subprocess.run(["git", "clone", "--quiet", str(source), str(target)], check=True)
+    subprocess.run(["git", "checkout", "--quiet", commit], cwd=target, check=True)
     start = time.monotonic()
     log = target.parent / f"{target.name}.repro.log"
     with log.open("w", encoding="utf-8") as handle:
@@ -75,11 +78,15 @@ def main() -> int:
     ).stdout
     if dirty.strip():
         print("note: uncommitted changes are not part of the clones:\n" + dirty)
+    # both clones at one commit: reports record it, and the source may move on meanwhile
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=args.repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
     workdir = Path(tempfile.mkdtemp(prefix="asap-determinism-", dir=args.workdir))
     try:
         ran: set[str] = set()
         for name in ("a", "b"):
-            seconds, stages = reproduce(args.repo, workdir / name, args.stages)
+            seconds, stages = reproduce(args.repo, commit, workdir / name, args.stages)
             ran.update(stages)
             print(f"clone {name}: ran {len(stages)} stages in {seconds:.1f} s: {' '.join(stages)}")
         results = compare_checkouts(workdir / "a", workdir / "b", sorted(ran))
