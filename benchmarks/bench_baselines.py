@@ -19,36 +19,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.tiny_models import tiny_token_classifier  # noqa: E402
+
 METHODS = ("selective_context", "spirit", "wo_coarse", "llmlingua2", "tokenskip")
-
-
-def tiny_classifier(records: list[dict[str, Any]], folder: Path) -> Path:
-    import torch
-    from tokenizers import BertWordPieceTokenizer
-    from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
-
-    folder = folder / "tiny-bert-base-multilingual-cased"
-    wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
-    wordpiece.train_from_iterator([r["cot"] for r in records], vocab_size=600)
-    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, do_lower_case=False)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=2,
-    )
-    BertForTokenClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def main() -> None:
@@ -115,7 +97,9 @@ def main() -> None:
     classifier = args.classifier
     wanted = args.methods.split(",")
     if classifier is None and args.tiny_classifier and {"llmlingua2", "tokenskip"} & set(wanted):
-        classifier = str(tiny_classifier(records, Path(tempfile.mkdtemp())))
+        classifier = str(
+            tiny_token_classifier((r["cot"] for r in records), Path(tempfile.mkdtemp()))
+        )
 
     for method in wanted:
         variants: list[tuple[str, dict[str, Any]]] = [(method, dict(baselines[method]))]

@@ -49,6 +49,7 @@ from asap.scoring import Scorer, load_scorer
 from asap.scoring_extra import score_variants
 from asap.steps import join_steps, split_steps
 from tests.real_data import train_records
+from tests.tiny_models import tiny_token_classifier
 
 CODE_STEPS = slice(50, 64)  # record 842/A: prose, then code steps with indentation
 
@@ -70,32 +71,10 @@ def scorer(base_model_dir: Path) -> Scorer:
 
 @pytest.fixture(scope="module")
 def classifier_dir(tmp_path_factory, real_cots) -> Path:
-    """A tiny LLMLingua-2 token classifier (the package picks its rules by folder name)."""
-    import torch
-    from tokenizers import BertWordPieceTokenizer
-    from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("classifier") / "tiny-bert-base-multilingual-cased"
-    wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
-    wordpiece.train_from_iterator(
-        [r["cot"] for r in real_cots],
-        vocab_size=600,
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+    """A tiny LLMLingua-2 token classifier trained on the real CoTs' vocabulary."""
+    return tiny_token_classifier(
+        [r["cot"] for r in real_cots], tmp_path_factory.mktemp("classifier")
     )
-    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, do_lower_case=False)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        num_labels=2,
-    )
-    BertForTokenClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
