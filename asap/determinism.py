@@ -109,10 +109,41 @@ def compare_output(stage: str, rel: str, root_a: Path, root_b: Path) -> OutputCo
     return OutputComparison(stage, rel, MEASUREMENTS_ONLY)
 
 
+def _produced_by(lock: dict[str, dict[str, Any]], path: str) -> bool:
+    """Whether `path` is (inside) an output of some stage of `lock`."""
+    pure = PurePosixPath(path)
+    return any(
+        pure == PurePosixPath(str(out["path"])) or PurePosixPath(str(out["path"])) in pure.parents
+        for entry in lock.values()
+        for out in entry.get("outs") or []
+    )
+
+
+def source_input_mismatches(
+    lock_a: dict[str, dict[str, Any]], lock_b: dict[str, dict[str, Any]], stage: str
+) -> list[str]:
+    """Inputs of `stage` that no stage produces (code, data, params) and that differ between
+    the two locks: outputs are comparable only when these agree. Inputs that other stages
+    produce are compared as those stages' outputs."""
+    deps_a = {str(d["path"]): d.get("md5") for d in lock_a[stage].get("deps") or []}
+    deps_b = {str(d["path"]): d.get("md5") for d in lock_b[stage].get("deps") or []}
+    mismatched = [
+        path
+        for path in sorted(set(deps_a) | set(deps_b))
+        if deps_a.get(path) != deps_b.get(path) and not _produced_by(lock_a, path)
+    ]
+    if lock_a[stage].get("params") != lock_b[stage].get("params"):
+        mismatched.append("params")
+    return mismatched
+
+
 def compare_checkouts(
     root_a: str | Path, root_b: str | Path, stages: Sequence[str] | None = None
 ) -> list[OutputComparison]:
-    """Compare every output recorded in the `dvc.lock` of two reproduced checkouts."""
+    """Compare every output recorded in the `dvc.lock` of two reproduced checkouts.
+
+    A stage whose source inputs (code, data, params) differ between the two is reported as
+    different without comparing its outputs."""
     root_a, root_b = Path(root_a), Path(root_b)
     lock_a, lock_b = load_lock(root_a / "dvc.lock"), load_lock(root_b / "dvc.lock")
     names = select_stages(list(lock_a) + [s for s in lock_b if s not in lock_a], stages)
@@ -121,6 +152,11 @@ def compare_checkouts(
         if stage not in lock_a or stage not in lock_b:
             side = "first" if stage in lock_a else "second"
             results.append(OutputComparison(stage, "", DIFFERENT, f"stage only in the {side}"))
+            continue
+        mismatched = source_input_mismatches(lock_a, lock_b, stage)
+        if mismatched:
+            detail = "not comparable: inputs differ: " + ", ".join(mismatched[:10])
+            results.append(OutputComparison(stage, "", DIFFERENT, detail))
             continue
         outs_a = {str(o["path"]): o for o in lock_a[stage].get("outs") or []}
         outs_b = {str(o["path"]): o for o in lock_b[stage].get("outs") or []}

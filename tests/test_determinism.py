@@ -75,6 +75,17 @@ def test_two_clones_differ_only_where_marked(tmp_path):
     cell = {r.path: r for r in compare_checkouts(*clones)}["cell"]
     assert cell.status == DIFFERENT and cell.detail == "cell/results.jsonl"
 
+    # another version of the code: its outputs are not compared; the stats stage, whose only
+    # input is produced upstream, still is
+    (clones[1] / "run.py").write_text(SCRIPT + "# changed\n")
+    run(["dvc", "commit", "--force", "--quiet"], clones[1])
+    by_stage = {}
+    for result in compare_checkouts(*clones):
+        by_stage.setdefault(result.stage, []).append(result)
+    assert [(r.path, r.status) for r in by_stage["run"]] == [("", DIFFERENT)]
+    assert by_stage["run"][0].detail == "not comparable: inputs differ: run.py"
+    assert [r.path for r in by_stage["stats"]] == ["table.md"]
+
 
 def test_stage_missing_from_one_lock_is_a_difference(tmp_path: Path):
     for name, stages in (("a", "x"), ("b", "y")):
