@@ -1,11 +1,11 @@
 """Run untrusted Python in its own isolated, resource-limited process tree.
 
 Each worker process starts one *zygote* (``python -S`` running `sandbox_harness`, stdlib
-only, no site-packages) that prepares what all runs share and forks one fresh process per run;
-the run is reparented to the worker (a child subreaper), so the worker waits for it and kills
-it directly. A run forks once more: its parent half (the monitor) only reports how the child
-ended; the child is pid 1 of a new pid namespace, finishes the isolation while privileged,
-drops privileges, sets resource limits and only then runs the program. The harness reports
+only, no site-packages) that prepares what all runs share and forks one fresh process per run,
+one run at a time; the worker gets a pidfd of each run, through which it can kill it. A run
+finishes the isolation while privileged, drops privileges, sets resource limits and only then
+runs the program. When a run's process ends, the zygote, init of the runs' pid namespace,
+kills and reaps every process left in there, then reports how the run ended. The harness reports
 raw observations (encoded return values, stdout, how each case ended); the caller here decides
 verdicts by comparing them with expected values the sandbox never sees.
 
@@ -23,9 +23,10 @@ with ``unshare(2)`` from the harness itself, no extra package):
     back. The program runs as an unprivileged per-worker uid (62000 + slot by default) with
     no capabilities (bounding set emptied) and ``no_new_privs``: it can neither write outside
     its tmpfs nor undo the mounts, and its files vanish with the run;
-  * processes: everything it starts lives in its pid namespace and is killed by the kernel
-    when the namespace's pid 1 ends, which the monitor reports; on a deadline the worker kills
-    the run's session, and, as a child subreaper, every orphan that reaches it;
+  * processes: everything it starts lives in the runs' pid namespace, where the zygote kills
+    it when the run's process ends, before it reports the end (runs never overlap, and the
+    zygote, the namespace's init, cannot be traced or signalled by them); on a deadline the
+    worker kills the run, and, as a child subreaper, every orphan that reaches it;
   * limits: RLIMIT_AS (memory), RLIMIT_CPU plus a CPU-time alarm per case, RLIMIT_FSIZE
     (output and file size), RLIMIT_NPROC (per uid, so per worker), RLIMIT_NOFILE, the tmpfs
     size, and a wall-clock deadline enforced from outside; SysV IPC is private per run.
@@ -36,11 +37,12 @@ namespace.
 ``process`` (no namespaces available): new session, the same resource limits, the seccomp
 filter (so still no network on x86_64), a fresh temporary directory as working directory, the
 unprivileged uid when running as root (which then keeps CAP_DAC_READ_SEARCH so that an
-interpreter under a private home stays importable: it can read every file), and the subreaper
-sweep for escaped processes. What does NOT hold here: files writable by that uid (e.g. new
-files in /tmp, or, when not root, everything the calling user can write) can be changed;
-without x86_64 seccomp the network is reachable; RLIMIT_NPROC counts the user's other
-processes too (the harness adds their number). `detect_isolation` logs a warning when it
+interpreter under a private home stays importable: it can read every file), the run's
+process group killed when it ends, and the subreaper sweep for processes that left it. What
+does NOT hold here: files writable by that uid (e.g. new files in /tmp, or, when not root,
+everything the calling user can write) can be changed; without x86_64 seccomp the network is
+reachable; RLIMIT_NPROC counts the user's other processes too (the harness adds their
+number). `detect_isolation` logs a warning when it
 falls back to it.
 
 Faking a pass is impossible at every level because the verdict never comes from the sandbox's
@@ -228,51 +230,25 @@ BOOT = (
 
 
 class _RunProcess:
-    """A run forked by a zygote and reparented to us (the subreaper): a minimal Popen."""
+    """A run forked by a zygote: its pipes, and a pidfd to kill it with (the zygote reaps it,
+    so a pid could be reused; the pidfd cannot)."""
 
-    def __init__(self, pid: int, stdin: int, stdout: int, stderr: int) -> None:
-        self.pid = pid
+    def __init__(self, pidfd: int, stdin: int, stdout: int, stderr: int) -> None:
+        self.pidfd = pidfd
         self.stdin = os.fdopen(stdin, "wb", buffering=0)
         self.stdout = os.fdopen(stdout, "rb", buffering=0)
         self.stderr = os.fdopen(stderr, "rb", buffering=0)
-        self.returncode: int | None = None
-
-    def _reap(self, flags: int) -> bool:
-        if self.returncode is not None:
-            return True
-        try:
-            pid, status = os.waitpid(self.pid, flags)
-        except ChildProcessError:  # not ours after all; nothing left to wait for
-            self.returncode = -1
-            return True
-        if pid:
-            self.returncode = os.waitstatus_to_exitcode(status)
-        return pid != 0
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        if timeout is None:
-            self._reap(0)
-            return self.returncode
-        deadline = time.monotonic() + timeout
-        while not self._reap(os.WNOHANG):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout)
-            try:
-                pidfd = os.pidfd_open(self.pid)
-            except OSError:  # no pidfd (old kernel) or already reaped: poll
-                time.sleep(min(remaining, 0.002))
-                continue
-            try:
-                select.select([pidfd], [], [], remaining)
-            finally:
-                os.close(pidfd)
-        return self.returncode
 
     def kill(self) -> None:
-        if self.returncode is None:
-            with suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+        with suppress(OSError):
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+    def close(self) -> None:
+        for stream in (self.stdin, self.stdout, self.stderr):
+            with suppress(OSError):
+                stream.close()
+        with suppress(OSError):
+            os.close(self.pidfd)
 
 
 class _Zygote:
@@ -280,7 +256,7 @@ class _Zygote:
     run costs a fork instead of an interpreter start-up. One per (process, isolation, uid)."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        ours, theirs = socket.socketpair()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.proc = subprocess.Popen(
             [*PYTHON, "-c", BOOT, str(HARNESS), json.dumps(config), str(theirs.fileno())],
             pass_fds=(theirs.fileno(),),
@@ -293,19 +269,23 @@ class _Zygote:
         )
         theirs.close()
         self.sock = ours
-        self.replies = ours.makefile("rb")
-        reply = self._reply()
+        reply, _ = self._reply()
         if "ready" not in reply:
             self.close()
             raise SandboxError(f"sandbox ({config['isolation']}) unavailable: {reply.get('error')}")
         self.info: dict[str, Any] = reply["ready"]
 
-    def _reply(self) -> dict[str, Any]:
-        line = self.replies.readline()
+    def _reply(self) -> tuple[dict[str, Any], list[int]]:
+        """The zygote's next message (one datagram) and the descriptors it carries."""
         try:
-            return json.loads(line) if line else {"error": "the zygote exited"}
+            data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 1)
+        except OSError as err:
+            return {"error": str(err)}, []
+        try:
+            reply = json.loads(data) if data else {"error": "the zygote exited"}
         except ValueError:
-            return {"error": f"garbled reply {line[:100]!r}"}
+            reply = {"error": f"garbled reply {data[:100]!r}"}
+        return reply, fds
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -316,21 +296,20 @@ class _Zygote:
         stderr_r, stderr_w = os.pipe()
         try:
             socket.send_fds(self.sock, [b"run"], [stdin_r, stdout_w, stderr_w])
-            reply = self._reply()
+            reply, fds = self._reply()
         except OSError as err:
-            reply = {"error": str(err)}
+            reply, fds = {"error": str(err)}, []
         finally:
             for fd in (stdin_r, stdout_w, stderr_w):
                 os.close(fd)
-        if "pid" not in reply:
-            for fd in (stdin_w, stdout_r, stderr_r):
+        if not reply.get("started") or len(fds) != 1:
+            for fd in (stdin_w, stdout_r, stderr_r, *fds):
                 os.close(fd)
             raise SandboxError(f"the zygote could not start a run: {reply.get('error')}")
-        return _RunProcess(int(reply["pid"]), stdin_w, stdout_r, stderr_r)
+        return _RunProcess(fds[0], stdin_w, stdout_r, stderr_r)
 
     def close(self) -> None:
         with suppress(OSError):
-            self.replies.close()
             self.sock.close()
         with suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=2)
@@ -354,7 +333,6 @@ def _close_zygotes() -> None:
         if key[0] == os.getpid():
             zygote.close()
     _ZYGOTES.clear()
-    _reap_pending(block=True)
 
 
 def _zygote(isolation: str, uid: int | None, sys_path: list[str]) -> _Zygote:
@@ -579,7 +557,6 @@ class Sandbox:
             if self.uid is not None:
                 os.chown(workdir, self.uid, self.uid)
             job["workdir"] = workdir
-        _reap_pending()
         before = _children()
         session = _Session(self, zygote.spawn(), time.monotonic() + wall_s)
         try:
@@ -589,7 +566,7 @@ class Sandbox:
             session.finish()
             if isolation == "process" or not session.ended:
                 # no pid namespace, or its pid 1 was not seen to end: sweep for escapees
-                _kill_strays(before | _reap_pending(), self.uid)
+                _kill_strays(before, self.uid)
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
 
@@ -602,7 +579,7 @@ class _Session:
         self.channel = _Channel(proc, 8 * sandbox.limits.output_bytes + (1 << 20))
         self.info: dict[str, Any] = {}
         self.timed_out = False
-        self.ended: dict[str, Any] | None = None  # the monitor's exit report, once read
+        self.ended: dict[str, Any] | None = None  # the zygote's exit report, once read
         self.stderr = ""
         self.calls = 0
 
@@ -680,7 +657,7 @@ class _Session:
         return f"sandbox process ended early: {report}" if report else "sandbox process ended"
 
     def _read_report(self, deadline: float) -> str:
-        """stderr up to the monitor's exit report (or EOF, or the deadline)."""
+        """stderr up to the exit report (or EOF, or the deadline)."""
         fd = self.proc.stderr.fileno()  # type: ignore[union-attr]
         data = bytearray()
         while b'{"exit"' not in data or not data.endswith(b"\n"):
@@ -696,11 +673,8 @@ class _Session:
         return data.decode("utf-8", "replace")
 
     def finish(self) -> None:
-        """End the run (idempotent) and read the monitor's exit report.
-
-        The report comes once the namespace's pid 1 has been reaped, that is after every
-        process in the namespace is gone; the monitor's own exit (namespace teardown) is
-        reaped later, off the critical path."""
+        """End the run (idempotent) and read the zygote's exit report, which comes once every
+        process the run left is gone (with namespaces; without, its process group)."""
         if self.ended is not None:
             return
         proc = self.proc
@@ -710,16 +684,9 @@ class _Session:
                 proc.stdin.close()  # type: ignore[union-attr]
             stderr = self._read_report(min(self.deadline, time.monotonic() + 1.0))
         if '{"exit"' not in stderr:
-            with suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.kill()
+            proc.kill()  # the zygote then ends what the run left, and reports
             stderr += self._read_report(time.monotonic() + 5.0)
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            with suppress(OSError):
-                stream.close()  # type: ignore[union-attr]
-        with suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the monitor, about to exit anyway
-        _PENDING.append(proc)
+        proc.close()
         self.stderr = stderr
         self.ended = {}
         for line in reversed(stderr.splitlines()):
@@ -727,18 +694,6 @@ class _Session:
                 with suppress(ValueError):
                     self.ended = json.loads(line)
                 break
-
-
-_PENDING: list[_RunProcess] = []  # finished runs whose monitor is still to be reaped
-
-
-def _reap_pending(block: bool = False) -> set[int]:
-    """Reap finished monitors; the pids still exiting."""
-    for proc in list(_PENDING):
-        proc._reap(0 if block else os.WNOHANG)
-        if proc.returncode is not None:
-            _PENDING.remove(proc)
-    return {proc.pid for proc in _PENDING}
 
 
 def _case(frame: dict[str, Any]) -> CaseOutcome:

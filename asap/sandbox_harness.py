@@ -2,15 +2,15 @@
 
 Imports only the standard library: it runs in ``python -S`` (no site-packages) and must not
 see the package. `zygote` runs once per worker: it enters the namespaces every run shares
-(network with a down loopback, a mount namespace where everything is read-only) and
-preloads modules, then forks one process per run (`run`). A run enters its own mount, pid and
-ipc namespaces and forks again: its parent half (the *monitor*) never runs untrusted code and
-only reports how its child ended, as ``{"exit": {"code", "signal", "cpu_s"}}`` on the run's
-stderr, which the child no longer holds once the program runs. The child is pid 1 of the new
-pid namespace (every process it starts dies with it); while still privileged it mounts a
-fresh tmpfs scratch, drops privileges and sets limits; then it runs the program and reports
-raw observations (return values, stdout, how each case ended). It never sees expected
-outputs and never decides a verdict: the caller compares.
+(network with a down loopback, a mount namespace where everything is read-only, a pid
+namespace whose init it becomes) and preloads modules, then forks one process per run
+(`run`), one run at a time. The zygote never runs untrusted code: when a run's process exits
+it kills every process left in the pid namespace, reaps them, and only then reports how the
+run ended, as ``{"exit": {"code", "signal", "cpu_s"}}`` on the run's stderr, which the run no
+longer holds once the program runs. A run enters its own mount and ipc namespaces; while
+still privileged it mounts a fresh tmpfs scratch, drops privileges and sets limits; then it
+runs the program and reports raw observations (return values, stdout, how each case ended).
+It never sees expected outputs and never decides a verdict: the caller compares.
 
 Protocol of a run (one JSON object per line). Caller -> run on stdin: the job, then, in serve
 mode, one call request per line. Run -> caller on stdout::
@@ -210,7 +210,7 @@ MOUNT_OPTION_FLAGS = {
     "strictatime": MS_STRICTATIME,
 }
 PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 24, 28, 38, 47
-PR_SET_KEEPCAPS, CAP_DAC_READ_SEARCH = 8, 2
+PR_SET_KEEPCAPS, CAP_DAC_READ_SEARCH, PR_SET_DUMPABLE = 8, 2, 4
 SECUREBITS_LOCKED_NOROOT = 0x2F  # NOROOT, NO_SETUID_FIXUP and KEEP_CAPS off, all locked
 WRITABLE_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
@@ -319,13 +319,14 @@ def _not_parent_namespace(config):
 
 def prepare_zygote(config):
     """Set-up shared by every run of one zygote: a network namespace whose only interface is
-    a loopback that is down, and a private mount namespace in which every mount is read-only
-    and private ancestors of the interpreter (e.g. /root) are covered."""
+    a loopback that is down, a private mount namespace in which every mount is read-only
+    and private ancestors of the interpreter (e.g. /root) are covered, and a pid namespace for
+    the runs (its init, forked next, is the zygote's serving half)."""
     isolation = config["isolation"]
     if isolation == "process":
         return {}
     ctypes, libc = _libc()
-    flags = CLONE_NEWNS | CLONE_NEWNET
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID
     uid, gid = os.geteuid(), os.getegid()
     if isolation == "userns":
         flags |= CLONE_NEWUSER
@@ -352,12 +353,11 @@ def prepare_zygote(config):
 
 
 def _enter_run_namespaces(job):
-    """Per run: new mount (fresh scratch), pid and ipc namespaces for the next fork."""
+    """Per run: new mount (fresh scratch) and ipc namespaces."""
     if job["isolation"] == "process":
         return
     ctypes, libc = _libc()
-    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC
-    _check(ctypes, libc.unshare(flags), "unshare")
+    _check(ctypes, libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare")
 
 
 def _outermost_dirs(paths):
@@ -849,47 +849,19 @@ def _serve_stdin(job, reader, writer):
         if frame["kind"] != "ok":
             frame.setdefault("error", _read_tail(paths[2], 2000, tail=True))
         writer.send(frame)
-        _reap_orphans()
         if frame["kind"] == "timeout" and job.get("stop_on_timeout"):
             _skip_after_timeout(writer, index + 1, len(job["cases"]))
             break
     writer.send({"done": True})
 
 
-def _reap_orphans():
-    """As pid 1 of its namespace the harness inherits orphans; reap the ones that ended."""
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-    except ChildProcessError:
-        pass
-
-
-def _report_exit(pid):
-    """The monitor's last word on its stderr, which the sandboxed child never holds."""
-    _, status, usage = os.wait4(pid, 0)
-    report = {"cpu_s": round(usage.ru_utime + usage.ru_stime, 6), "code": None, "signal": None}
-    if os.WIFSIGNALED(status):
-        report["signal"] = os.WTERMSIG(status)
-    else:
-        report["code"] = os.WEXITSTATUS(status)
-    os.write(2, ("\n" + json.dumps({"exit": report}) + "\n").encode())
-
-
 def run(job_reader):
-    """One sandboxed run; never returns. fds 0/1/2: job and requests, frames, monitor report."""
+    """One sandboxed run, forked by the zygote; never returns. fds 0/1/2: job and requests,
+    frames, and stderr (left for the zygote's exit report once the program runs)."""
     job = json.loads(job_reader.readline())
     _enter_run_namespaces(job)
-    pid = os.fork()
-    if pid:  # monitor: trusted, never runs untrusted code; reports how the child ended
-        job_reader.close()
-        null = os.open(os.devnull, os.O_RDWR)
-        os.dup2(null, 0)
-        os.dup2(null, 1)
-        _report_exit(pid)
-        os._exit(0)
-    # child: pid 1 of the new pid namespace; everything in it dies with it
     _OWNER.append(os.getpid())
+    sys.modules["random"].seed(0)  # fork reseeded it from the OS; reruns must give equal results
     writer = _Writer(os.dup(1))
     workdir, info = _setup(job)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -897,7 +869,7 @@ def run(job_reader):
     os.close(null)
     output = os.open(os.path.join(workdir, "stdout.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     os.dup2(output, 1)
-    os.dup2(output, 2)  # from here on the monitor's stderr is out of reach
+    os.dup2(output, 2)  # from here on the report channel is out of reach
     os.close(output)
     signal.signal(signal.SIGPROF, _on_cpu_alarm)
     writer.send({"ready": dict(job.get("zygote_info") or {}, **info)})
@@ -937,11 +909,9 @@ PRELOADED = [
 def _warm_up():
     """Work every run would repeat, done once in the zygote: runs inherit it through fork."""
     import importlib
-    import random
 
     for name in PRELOADED:
         importlib.import_module(name)
-    random.seed(0)  # every run starts from the same random state: reruns give equal results
     ctypes, _ = _libc()
     if os.uname().machine == "x86_64" and not _SECCOMP:
         _SECCOMP.extend(_socket_filter(ctypes))
@@ -951,63 +921,156 @@ def _warm_up():
     gc.freeze()  # runs' collections skip the inherited objects: fewer copy-on-write faults
 
 
-def _line(sock, obj):
-    sock.sendall((json.dumps(obj) + "\n").encode())
+def _line(sock, obj, fds=()):
+    socket = sys.modules["socket"]
+    socket.send_fds(sock, [json.dumps(obj).encode()], list(fds))
+
+
+class _Run:
+    """A run the zygote forked: its pid, a pidfd, and the write end of its stderr."""
+
+    def __init__(self, pid, stderr):
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)
+        self.stderr = stderr
+        self.ended = None  # (wait status, rusage) once reaped
+
+
+def _start_run(sock, fds):
+    """Fork a run on the caller's three descriptors (its stdin, stdout, stderr)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sock.close()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            _libc()[1].prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+            os.setsid()
+            for number, fd in enumerate(fds):
+                os.dup2(fd, number)
+            for fd in fds:
+                os.close(fd)
+            run(os.fdopen(os.dup(0), "rb"))
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        os._exit(1)
+    os.close(fds[0])
+    os.close(fds[1])
+    return _Run(pid, fds[2])
+
+
+def _reap(wanted, flags, current):
+    """wait4 for `wanted` (-1: any child); records the run's end when it is the one reaped.
+    Returns the pid reaped, 0 if none was ready, None if there are no children left."""
+    try:
+        pid, status, usage = os.wait4(wanted, flags)
+    except ChildProcessError:
+        return None
+    if pid and current is not None and pid == current.pid:
+        current.ended = (status, usage)
+    return pid
+
+
+def _end_run(current, isolation):
+    """Kill the run and every process it left, reap them, then report how the run ended.
+
+    With namespaces this process is the init of the pid namespace that holds the runs' and
+    only the runs' processes (runs never overlap), so that is everything but itself. Without,
+    it is the run's process group (the caller sweeps processes that left it)."""
+    with contextlib.suppress(OSError):
+        signal.pidfd_send_signal(current.pidfd, signal.SIGKILL)
+    if isolation == "process":
+        with contextlib.suppress(OSError):
+            os.killpg(current.pid, signal.SIGKILL)  # the unreaped run still holds the pgid
+        if current.ended is None:
+            _reap(current.pid, 0, current)
+    else:
+        if os.getpid() != 1:
+            raise SetupError("not the init of the runs' pid namespace; refusing to kill(-1)")
+        while True:
+            with contextlib.suppress(OSError):
+                os.kill(-1, signal.SIGKILL)  # every process of this namespace but its init
+            if _reap(-1, 0, current) is None:
+                break
+    os.close(current.pidfd)
+    status, usage = current.ended or (None, None)
+    report = {"cpu_s": 0.0, "code": None, "signal": None}
+    if usage is not None:
+        report["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 6)
+        if os.WIFSIGNALED(status):
+            report["signal"] = os.WTERMSIG(status)
+        else:
+            report["code"] = os.WEXITSTATUS(status)
+    with contextlib.suppress(OSError):  # never block on a reader that went away
+        os.set_blocking(current.stderr, False)
+        os.write(current.stderr, ("\n" + json.dumps({"exit": report}) + "\n").encode())
+    os.close(current.stderr)
+
+
+def _serve_runs(sock, isolation):
+    """Fork one run per request, one at a time, and end each (`_end_run`) once its process
+    exits, or when the next request or the end of the socket comes first. As the init of the
+    runs' pid namespace, also reap orphaned run processes as they end."""
+    import select
+    import socket
+
+    current = None
+    while True:
+        waiting = [sock] if current is None else [sock, current.pidfd]
+        poll = 0.05 if current is not None and isolation != "process" else None
+        ready = select.select(waiting, [], [], poll)[0]
+        if isolation != "process":
+            while _reap(-1, os.WNOHANG, current):
+                pass
+        if current is not None and (current.pidfd in ready or current.ended is not None):
+            _end_run(current, isolation)
+            current = None
+        if sock not in ready:
+            continue
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, 16, 3)
+        except OSError:
+            message, fds = b"", []
+        if current is not None:  # the caller gave up on it
+            _end_run(current, isolation)
+            current = None
+        if not message or len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            return
+        current = _start_run(sock, fds)
+        _line(sock, {"started": True}, [current.pidfd])
 
 
 def zygote(config_text, sock_fd):
-    """Prepare the shared namespaces once, then fork one run per request.
+    """Prepare the shared namespaces once, then serve runs (`_serve_runs`).
 
-    A request is a message on the socket carrying three descriptors (the run's stdin, stdout
-    and stderr). The run is forked through a short-lived middle process, so it is orphaned at
-    once and reparented to the caller (a child subreaper), which can then wait for and kill it;
-    the reply is its pid. The zygote holds no job data: a run inherits only this module."""
+    A request is a message on the socket (a SOCK_SEQPACKET) carrying three descriptors (the
+    run's stdin, stdout and stderr); the reply carries a pidfd of the run, through which the
+    caller can kill it. With namespaces the serving half is a forked child, the init of the
+    runs' pid namespace: when it ends, the kernel kills whatever is left in there. It is not
+    dumpable and ignores SIGINT, so a run (same uid in a user namespace) cannot trace it or
+    interrupt it. The zygote holds no job data: a run inherits only this module."""
     import socket
 
     config = json.loads(config_text)
     sock = socket.socket(fileno=sock_fd)
     try:
+        os.close(os.pidfd_open(os.getpid()))
         info = prepare_zygote(config)
     except BaseException as err:
         _line(sock, {"error": _describe(err)})
         return
     _warm_up()
+    isolation = config["isolation"]
+    if isolation != "process":
+        init = os.fork()
+        if init:
+            sock.close()
+            os._exit(os.waitstatus_to_exitcode(os.waitpid(init, 0)[1]) & 0xFF)
+        _, libc = _libc()
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _line(sock, {"ready": info})
-    while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(sock, 16, 3)
-        except OSError:
-            break
-        if not message or len(fds) != 3:
-            break
-        read_end, write_end = os.pipe()
-        middle = os.fork()
-        if middle == 0:
-            try:
-                sock.close()
-                os.close(read_end)
-                pid = os.fork()
-                if pid == 0:
-                    os.close(write_end)
-                    os.setsid()
-                    for number, fd in enumerate(fds):
-                        os.dup2(fd, number)
-                    for fd in fds:
-                        os.close(fd)
-                    try:
-                        run(os.fdopen(os.dup(0), "rb"))
-                    except BaseException:
-                        import traceback
-
-                        traceback.print_exc()
-                    os._exit(1)
-                os.write(write_end, str(pid).encode())
-            finally:
-                os._exit(0)
-        os.close(write_end)
-        reply = os.read(read_end, 32)
-        os.close(read_end)
-        os.waitpid(middle, 0)
-        for fd in fds:
-            os.close(fd)
-        _line(sock, {"pid": int(reply)} if reply else {"error": "fork failed"})
+    _serve_runs(sock, isolation)

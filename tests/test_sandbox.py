@@ -18,6 +18,7 @@ from asap.sandbox import (
     Limits,
     Sandbox,
     Unserializable,
+    _zygote,
     detect_isolation,
     dumps_value,
     loads_value,
@@ -298,6 +299,34 @@ def test_no_process_survives(name: str, isolation: str) -> None:
     assert sandbox_processes(sandbox) == []
     assert check_status(sandbox, LINGERING[name]) == ["passed"]
     assert sandbox_processes(sandbox) == []
+
+
+@pytest.mark.parametrize("isolation", ["auto", "process"])
+def test_runs_are_repeatable(isolation: str) -> None:
+    """Every run starts from the same random state (fork reseeds `random` from the OS)."""
+    sandbox = Sandbox(FAST, isolation=isolation, slot=10)
+    program = "import random\ndef draw():\n    return [random.random() for _ in range(3)]\n"
+    calls = [(dumps_value([]), dumps_value({}), 1.0)]
+    values = {sandbox.run_calls(program, "draw", calls).cases[0].value for _ in range(3)}
+    assert len(values) == 1 and None not in values
+
+
+def test_runs_cannot_stop_the_zygote(sandbox: Sandbox) -> None:
+    """Signals at the namespace's init or at every process it may reach do not end the
+    zygote: the next run is served by the same one."""
+    zygote = _zygote(sandbox.isolation, sandbox.uid, sandbox.sys_path)
+    hostile = (
+        "import os, signal\n"
+        "def add(a, b):\n"
+        "    for target, sig in ((1, signal.SIGINT), (1, signal.SIGKILL), (-1, signal.SIGKILL)):\n"
+        "        try:\n            os.kill(target, sig)\n"
+        "        except OSError:\n            pass\n"
+        "    return a + b\n"
+    )
+    assert check_status(sandbox, hostile) in (["passed"], ["runtime_error"])
+    assert check_status(sandbox, GOOD_ADD) == ["passed"]
+    assert _zygote(sandbox.isolation, sandbox.uid, sandbox.sys_path) is zygote
+    assert zygote.alive()
 
 
 def test_fork_bomb_is_contained() -> None:
