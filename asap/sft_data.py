@@ -39,18 +39,35 @@ def sft_record(record: dict[str, Any], method: str, cot: str, **extra: Any) -> d
     return out
 
 
+def _where(source: str | Path, position: int, record: dict[str, Any]) -> str:
+    return f"{source}: record {position} (id {record.get('id')!r})"
+
+
+def check_cot_records(
+    records: list[dict[str, Any]], source: str | Path, fields: tuple[str, ...]
+) -> None:
+    """Raise DataError naming the file and record when one of `fields` is missing or not a
+    string, the `cot` is empty, or an id repeats."""
+    seen: set[str] = set()
+    for position, record in enumerate(records, start=1):
+        for name in fields:
+            if not isinstance(record.get(name), str):
+                where = _where(source, position, record)
+                raise DataError(f"{where}: field {name!r} missing or not a string")
+        if not record["cot"].strip():
+            raise DataError(f"{_where(source, position, record)}: empty cot")
+        if record["id"] in seen:
+            raise DataError(f"{_where(source, position, record)}: duplicate id")
+        seen.add(record["id"])
+
+
 def validate_sft_records(
     records: list[dict[str, Any]], source: str | Path, method: str | None = None
 ) -> None:
     """Raise DataError naming the file and record when a record breaks the SFT schema."""
-    seen: set[str] = set()
+    check_cot_records(records, source, REQUIRED_FIELDS)
     for position, record in enumerate(records, start=1):
-        where = f"{source}: record {position} (id {record.get('id')!r})"
-        for name in REQUIRED_FIELDS:
-            if not isinstance(record.get(name), str):
-                raise DataError(f"{where}: field {name!r} missing or not a string")
-        if not record["cot"].strip():
-            raise DataError(f"{where}: empty cot")
+        where = _where(source, position, record)
         if not record["answer"].strip():
             raise DataError(f"{where}: empty answer")
         if method is not None and record["method"] != method:
@@ -58,6 +75,3 @@ def validate_sft_records(
         suffix = record.get("prompt_suffix")
         if suffix is not None and not isinstance(suffix, str):
             raise DataError(f"{where}: prompt_suffix must be a string")
-        if record["id"] in seen:
-            raise DataError(f"{where}: duplicate id")
-        seen.add(record["id"])

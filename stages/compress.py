@@ -33,7 +33,7 @@ from asap.io import DataError, read_jsonl, write_json, write_jsonl
 from asap.methods import get_method
 from asap.params import active_profile, load_params
 from asap.provenance import local_inputs, provenance
-from asap.sft_data import sft_record, validate_sft_records
+from asap.sft_data import check_cot_records, sft_record, validate_sft_records
 
 REQUIRED = ("id", "question", "cot", "answer")
 
@@ -48,18 +48,8 @@ def paths(method: str) -> dict[str, Path]:
 
 def load_records(path: Path) -> list[dict[str, Any]]:
     """Input CoT records; DataError naming the file and record on a missing field or empty CoT."""
-    records, seen = [], set()
-    for position, record in enumerate(read_jsonl(path), start=1):
-        where = f"{path}: record {position} (id {record.get('id')!r})"
-        for name in REQUIRED:
-            if not isinstance(record.get(name), str):
-                raise DataError(f"{where}: field {name!r} missing or not a string")
-        if not record["cot"].strip():
-            raise DataError(f"{where}: empty cot")
-        if record["id"] in seen:
-            raise DataError(f"{where}: duplicate id")
-        seen.add(record["id"])
-        records.append(record)
+    records = list(read_jsonl(path))
+    check_cot_records(records, path, REQUIRED)
     return records
 
 
