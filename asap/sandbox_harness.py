@@ -366,20 +366,31 @@ def _outermost_dirs(paths):
     return [p for p in roots if not any(p.startswith(q + "/") for q in roots if q != p)]
 
 
-def _under_scratch(job):
+def _under_scratch(config):
     """Directories the runs need (interpreter, site-packages) that lie in a scratch dir, as when
     the environment sits under /tmp: the fresh scratch tmpfs would hide them."""
     scratch = [os.path.realpath(t) for t in WRITABLE_SCRATCH if os.path.isdir(t)]
-    needed = _outermost_dirs([sys.base_prefix, *sys.path, *job.get("sys_path", ())])
+    needed = _outermost_dirs([sys.base_prefix, *sys.path, *config.get("sys_path", ())])
     return [p for p in needed if any(p.startswith(t + "/") for t in scratch)]
 
 
+_SCRATCH_BINDS = []  # `_under_scratch`, found once by the zygote
+
+
+def _mount_proc():
+    """A /proc of the runs' pid namespace, mounted once by its init: the mount namespace every
+    run copies then shows only the runs' processes. False where the kernel refuses it."""
+    _, libc = _libc()
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY
+    return libc.mount(b"proc", b"/proc", b"proc", flags, None) == 0
+
+
 def _scratch_filesystem(job):
-    """Fresh size-capped tmpfs on the scratch dirs, a private /proc, a new working dir. What the
-    runs need from inside a scratch dir is bound back, read-only as every other mount."""
+    """Fresh size-capped tmpfs on the scratch dirs and a new working dir. What the runs need
+    from inside a scratch dir is bound back, read-only as every other mount."""
     ctypes, libc = _libc()
     _not_parent_namespace(job)
-    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in _under_scratch(job)]
+    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in _SCRATCH_BINDS]
     size = f"size={job['limits']['tmpfs_bytes']},mode=1777".encode()
     for target in WRITABLE_SCRATCH:
         if os.path.isdir(target):
@@ -390,11 +401,9 @@ def _scratch_filesystem(job):
         source = f"/proc/self/fd/{fd}".encode()
         _check(ctypes, libc.mount(source, path.encode(), None, MS_BIND | MS_REC, None), path)
         os.close(fd)
-    proc_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY
-    proc_ok = libc.mount(b"proc", b"/proc", b"proc", proc_flags, None) == 0
     workdir = "/tmp/sandbox"
     os.mkdir(workdir, 0o700)
-    return workdir, {"private_proc": proc_ok}
+    return workdir
 
 
 AUDIT_ARCH_X86_64, X32_SYSCALL_BIT = 0xC000003E, 0x40000000
@@ -509,11 +518,8 @@ def _count_own_processes():
 def _setup(job):
     isolation = job["isolation"]
     info = {"isolation": isolation}
-    if isolation in ("namespaces", "userns"):
-        workdir, details = _scratch_filesystem(job)
-        info.update(details)
-    else:
-        workdir = job["workdir"]
+    namespaces = isolation in ("namespaces", "userns")
+    workdir = _scratch_filesystem(job) if namespaces else job["workdir"]
     info["uid"], info["seccomp"] = _drop_privileges(job, workdir)
     os.chdir(workdir)
     os.umask(0o077)
@@ -1065,6 +1071,7 @@ def zygote(config_text, sock_fd):
     _warm_up()
     isolation = config["isolation"]
     if isolation != "process":
+        _SCRATCH_BINDS.extend(_under_scratch(config))
         init = os.fork()
         if init:
             sock.close()
@@ -1072,5 +1079,6 @@ def zygote(config_text, sock_fd):
         _, libc = _libc()
         libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        info["private_proc"] = _mount_proc()
     _line(sock, {"ready": info})
     _serve_runs(sock, isolation)
