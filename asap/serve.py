@@ -162,6 +162,14 @@ def local_server(
             stop_process_group(process)
 
 
+def teacher_inputs(teacher_params: dict[str, Any], records: Path) -> list[Path | str]:
+    """What a teacher stage's answers depend on, for its provenance: the records, and the model
+    folder when it is served locally (`base_url: null`)."""
+    if teacher_params.get("base_url"):
+        return [records]
+    return [records, teacher_params["model"]]
+
+
 @contextlib.contextmanager
 def open_teacher(
     teacher_params: dict[str, Any], serve_params: dict[str, Any], cache_dir: str | Path

@@ -135,6 +135,9 @@ class TeacherCounters:
     cache_hits: int = 0
     completions: int = 0
 
+    def summary(self) -> str:
+        return f"{self.completions} requested, {self.cache_hits} from cache, {self.retries} retries"
+
 
 def messages_digest(messages: Sequence[Message]) -> str:
     return hashlib.sha256(dumps_stable(list(messages)).encode("utf-8")).hexdigest()

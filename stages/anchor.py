@@ -16,7 +16,7 @@ from asap.io import read_jsonl, write_json, write_jsonl
 from asap.params import stage_params
 from asap.prompts import anchor_messages
 from asap.provenance import provenance
-from asap.serve import open_teacher
+from asap.serve import open_teacher, teacher_inputs
 from asap.teacher import Completion, Teacher
 
 INPUT = Path("data/train/cots.jsonl")
@@ -60,13 +60,12 @@ def main() -> None:
         completions = anchor_all(teacher, records)
         counters = teacher.counters
     write_jsonl(OUT, ({**r, "anchor": c.text} for r, c in zip(records, completions, strict=True)))
-    inputs = [INPUT] if params["teacher"].get("base_url") else [INPUT, params["teacher"]["model"]]
+    inputs = teacher_inputs(params["teacher"], INPUT)
     report = anchor_report(records, completions)
     write_json(REPORT, {**report, "provenance": provenance("anchor", params, inputs)})
     print(
         f"anchor: {len(records)} records, {report['output_tokens']['total']} output tokens, "
-        f"{len(report['truncated_ids'])} truncated; {counters.completions} requested, "
-        f"{counters.cache_hits} from cache, {counters.retries} retries, "
+        f"{len(report['truncated_ids'])} truncated; {counters.summary()}, "
         f"{time.monotonic() - started:.1f} s"
     )
 

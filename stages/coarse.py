@@ -22,7 +22,7 @@ from asap.coarse import (
 from asap.io import read_jsonl, write_json, write_jsonl
 from asap.params import stage_params
 from asap.provenance import provenance
-from asap.serve import open_teacher
+from asap.serve import open_teacher, teacher_inputs
 
 INPUT = Path("data/anchor/cots.jsonl")
 OUT = Path("data/coarse/cots.jsonl")
@@ -46,14 +46,13 @@ def main() -> None:
         for record, result in zip(records, results, strict=True)
     )
     written = write_jsonl(OUT, (record for record in outputs if record is not None))
-    inputs = [INPUT] if params["teacher"].get("base_url") else [INPUT, params["teacher"]["model"]]
+    inputs = teacher_inputs(params["teacher"], INPUT)
     report = coarse_report(results, settings)
     write_json(REPORT, {**report, "provenance": provenance("coarse", params, inputs)})
     print(
         f"coarse ({settings.mode}): {report['accepted']}/{report['records']} accepted, "
         f"{written} written, attempts {report['attempts_histogram']}, "
-        f"{report['output_tokens']['total']} output tokens; {counters.completions} requested, "
-        f"{counters.cache_hits} from cache, {counters.retries} retries, "
+        f"{report['output_tokens']['total']} output tokens; {counters.summary()}, "
         f"{time.monotonic() - started:.1f} s"
     )
 
