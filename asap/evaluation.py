@@ -52,6 +52,7 @@ import hashlib
 import json
 import math
 import multiprocessing
+import multiprocessing.util
 import os
 import re
 import signal
@@ -69,6 +70,7 @@ from asap.sandbox import (
     Limits,
     Sandbox,
     Unserializable,
+    close_zygotes,
     dumps_value,
     loads_value,
 )
@@ -186,7 +188,7 @@ class EvalSettings:
     plus_factor: float = 4.0  # ... and >= this x the reference's CPU time on the input
     reference_cpu_s: float = 60.0  # CPU limit per input when computing expected outputs
     retries: int = 1  # extra runs of a sample that timed out
-    workers: int | None = None  # None: two per core
+    workers: int | None = None  # None: one per core
     uid_base: int = 62000
 
     @classmethod
@@ -633,6 +635,8 @@ def _init_worker(settings: EvalSettings, slots: Any) -> None:
     _WORKER["sandbox"] = Sandbox(
         settings.limits, isolation=settings.isolation, slot=slot, uid_base=settings.uid_base
     )
+    # workers end without atexit: stop their zygotes (and reap what they ran) on the way out
+    multiprocessing.util.Finalize(None, close_zygotes, exitpriority=10)
 
 
 def _reference_task(problem: Problem) -> dict[str, Any]:
@@ -769,6 +773,6 @@ def match_samples(
 
 
 def worker_count(requested: int | None) -> int:
-    """`requested`, or two per core: a sandbox run mostly waits (process start, namespace
-    teardown), so two workers per core keep the cores busy. CPU-time limits are unaffected."""
-    return max(1, requested or 2 * (os.cpu_count() or 1))
+    """`requested`, or one per core (a run waits for nothing but its own process: more workers
+    only add zygotes). CPU-time limits are unaffected by how busy the machine is."""
+    return max(1, requested or os.cpu_count() or 1)

@@ -86,6 +86,7 @@ __all__ = [
     "Sandbox",
     "SandboxError",
     "Unserializable",
+    "close_zygotes",
     "detect_isolation",
     "dumps_value",
     "loads_value",
@@ -328,7 +329,8 @@ def _drop_zygote(isolation: str, uid: int | None, sys_path: list[str]) -> None:
 
 
 @atexit.register
-def _close_zygotes() -> None:
+def close_zygotes() -> None:
+    """Stop this process's zygotes (at exit; pool workers, which skip atexit, call it too)."""
     for key, zygote in list(_ZYGOTES.items()):
         if key[0] == os.getpid():
             zygote.close()

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asap.base_model import forget_load_options
 from asap.io import DataError, atomic_path, dumps_stable, sha256_file, write_json
 
 if TYPE_CHECKING:
@@ -285,11 +286,13 @@ def prepare_checkpoint_dir(checkpoint_dir: Path, fingerprint: str) -> Path | Non
 
 
 def remove_checkpoints(checkpoint_dir: Path) -> None:
-    """Delete every checkpoint and the step timings kept for resuming (the run's fingerprint
-    stays): weights and optimizer states take 16 bytes per parameter each."""
+    """Delete every checkpoint, the step timings kept for resuming and the trainer's model card
+    (its tags come from a set: their order changes between runs); the run's fingerprint stays.
+    Weights and optimizer states take 16 bytes per parameter each."""
     for path in _checkpoints(checkpoint_dir):
         shutil.rmtree(path)
     (checkpoint_dir / TIMINGS_FILE).unlink(missing_ok=True)
+    (checkpoint_dir / "README.md").unlink(missing_ok=True)
 
 
 def model_digest(model_dir: Path) -> str:
@@ -477,6 +480,7 @@ def save_final_model(trainer: SFTTrainer, out_dir: Path) -> None:
     if trainer.is_world_process_zero() and staging.exists():
         shutil.rmtree(staging)
     trainer.accelerator.wait_for_everyone()
+    forget_load_options(trainer.processing_class)  # the folder's hash must not follow the env
     trainer.save_model(str(staging))  # every rank: FSDP/ZeRO gather the full state dict
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():

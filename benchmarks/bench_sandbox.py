@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from asap.evaluation import EvalSettings, Evaluator
+from asap.evaluation import EvalSettings, Evaluator, worker_count
 from asap.io import read_jsonl
 from asap.sandbox import Limits
 
@@ -113,20 +113,12 @@ def check_correctness(problem: dict, completion: str, timeout: float = 3.0) -> s
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and of every descendant that has been waited for.
-
-    The pool's workers are children of multiprocessing's fork server, which reaps them: its
-    children's time (workers, their zygotes and sandboxed runs) is read from /proc."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-    from multiprocessing import forkserver
-
-    server = getattr(forkserver._forkserver, "_forkserver_pid", None)
-    if server:
-        fields = Path(f"/proc/{server}/stat").read_text().rsplit(")", 1)[1].split()
-        total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / os.sysconf("SC_CLK_TCK")
-    return total
+    """Busy CPU time of the whole machine (/proc/stat, all cores): every process a harness
+    starts counts, wherever it is reaped, and so does the kernel's work for it (namespaces,
+    page tables). The machine must otherwise be idle."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields)
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def run_baseline(problems: list[dict]) -> tuple[float, float, int]:
@@ -145,7 +137,7 @@ def run_sandbox(problems: list[dict], workers: int) -> tuple[float, float, int, 
         results = evaluator.evaluate([(p, p["reference"]) for p in problems])
         workers = list(evaluator.pool._processes)
     elapsed = time.perf_counter() - started
-    while any(Path(f"/proc/{pid}").exists() for pid in workers):  # until the server reaped them
+    while any(Path(f"/proc/{pid}").exists() for pid in workers):  # until they have exited
         time.sleep(0.01)
     return elapsed, cpu_seconds() - cpu, sum(r["passed"] for r in results), evaluator.isolation
 
@@ -153,7 +145,9 @@ def run_sandbox(problems: list[dict], workers: int) -> tuple[float, float, int, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
+    parser.add_argument(
+        "--workers", type=int, default=worker_count(None), help="default: the eval's"
+    )
     parser.add_argument("--problems", default=str(REPO / "data" / "benchmarks" / "humaneval.jsonl"))
     args = parser.parse_args()
     multiprocessing.set_start_method("fork")

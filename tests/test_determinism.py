@@ -10,6 +10,8 @@ from asap.determinism import (
     MEASUREMENTS_ONLY,
     compare_checkouts,
     is_measurement_file,
+    source_input_mismatches,
+    strip_commit,
     strip_measurements,
 )
 from tests.dvc_repos import make_dvc_repo, run
@@ -22,6 +24,25 @@ def test_measurement_marks():
     assert not is_measurement_file("reports/timings_table.md")
     record = {"pass_at_1": 50.0, "avg_latency_s": 1.2, "runs": [{"wall_s": 3, "n": 1}]}
     assert strip_measurements(record) == {"pass_at_1": 50.0, "runs": [{"n": 1}]}
+
+
+def test_source_inputs_and_commit() -> None:
+    """Outputs of other stages, and folders that hold them, are compared where they are made;
+    the git state of a provenance block is what `ignore_commit` leaves out."""
+
+    def lock(code: str, made: str) -> dict:
+        return {
+            "make": {"deps": [{"path": "make.py", "md5": "1"}], "outs": [{"path": "out/a.json"}]},
+            "use": {
+                "deps": [{"path": "out", "md5": made}, {"path": "use.py", "md5": code}],
+                "params": {"params.yaml": {"k": 1}},
+            },
+        }
+
+    assert source_input_mismatches(lock("2", "3.dir"), lock("2", "4.dir"), "use") == []
+    assert source_input_mismatches(lock("2", "3.dir"), lock("5", "3.dir"), "use") == ["use.py"]
+    report = {"n": 1, "provenance": {"git": {"commit": "abc", "dirty": False}, "stage": "s"}}
+    assert strip_commit(report) == {"n": 1, "provenance": {"stage": "s"}}
 
 
 SCRIPT = """\

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--problems", help="benchmark JSONL (default: data/benchmarks/<benchmark>.jsonl)"
     )
     parser.add_argument(
-        "--workers", type=int, default=None, help="sandbox workers (default: two per core)"
+        "--workers", type=int, default=None, help="sandbox workers (default: one per core)"
     )
     parser.add_argument(
         "--isolation",
