@@ -42,8 +42,7 @@ process group killed when it ends, and the subreaper sweep for processes that le
 does NOT hold here: files writable by that uid (e.g. new files in /tmp, or, when not root,
 everything the calling user can write) can be changed; without x86_64 seccomp the network is
 reachable; RLIMIT_NPROC counts the user's other processes too (the harness adds their
-number). `detect_isolation` logs a warning when it
-falls back to it.
+number). `detect_isolation` logs a warning when it falls back to it.
 
 Faking a pass is impossible at every level because the verdict never comes from the sandbox's
 exit status or from a flag it sets: return values cross the boundary only as exact builtin
@@ -567,7 +566,7 @@ class Sandbox:
         finally:
             session.finish()
             if isolation == "process" or not session.ended:
-                # no pid namespace, or its pid 1 was not seen to end: sweep for escapees
+                # no pid namespace, or the zygote's report never came: sweep for escapees
                 _kill_strays(before, self.uid)
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)

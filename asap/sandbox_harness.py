@@ -928,7 +928,9 @@ def _warm_up():
 
 
 def _line(sock, obj, fds=()):
-    socket = sys.modules["socket"]
+    """One message to the caller: a JSON object and the descriptors `fds`."""
+    import socket
+
     socket.send_fds(sock, [json.dumps(obj).encode()], list(fds))
 
 
