@@ -138,29 +138,33 @@ def compare_output(
     return OutputComparison(stage, rel, COMMIT_ONLY if commit_only else MEASUREMENTS_ONLY)
 
 
-def _produced_by(lock: dict[str, dict[str, Any]], path: str) -> bool:
-    """Whether `path` is, lies inside or holds an output of some stage of `lock`."""
+def produced_paths(lock: dict[str, dict[str, Any]]) -> list[PurePosixPath]:
+    """The output paths of every stage of `lock`."""
+    return [PurePosixPath(str(o["path"])) for e in lock.values() for o in e.get("outs") or []]
+
+
+def _produced(path: str, produced: Sequence[PurePosixPath]) -> bool:
+    """Whether `path` is, lies inside or holds one of the `produced` outputs."""
     pure = PurePosixPath(path)
-    for entry in lock.values():
-        for out in entry.get("outs") or []:
-            produced = PurePosixPath(str(out["path"]))
-            if pure == produced or produced in pure.parents or pure in produced.parents:
-                return True
-    return False
+    return any(pure == p or p in pure.parents or pure in p.parents for p in produced)
 
 
 def source_input_mismatches(
-    lock_a: dict[str, dict[str, Any]], lock_b: dict[str, dict[str, Any]], stage: str
+    lock_a: dict[str, dict[str, Any]],
+    lock_b: dict[str, dict[str, Any]],
+    stage: str,
+    produced: Sequence[PurePosixPath] | None = None,
 ) -> list[str]:
     """Inputs of `stage` that no stage produces (code, data, params) and that differ between
     the two locks: outputs are comparable only when these agree. Inputs that other stages
-    produce are compared as those stages' outputs."""
+    produce are compared as those stages' outputs. `produced`: `produced_paths(lock_a)`."""
+    produced = produced_paths(lock_a) if produced is None else produced
     deps_a = {str(d["path"]): d.get("md5") for d in lock_a[stage].get("deps") or []}
     deps_b = {str(d["path"]): d.get("md5") for d in lock_b[stage].get("deps") or []}
     mismatched = [
         path
         for path in sorted(set(deps_a) | set(deps_b))
-        if deps_a.get(path) != deps_b.get(path) and not _produced_by(lock_a, path)
+        if deps_a.get(path) != deps_b.get(path) and not _produced(path, produced)
     ]
     if lock_a[stage].get("params") != lock_b[stage].get("params"):
         mismatched.append("params")
@@ -181,13 +185,14 @@ def compare_checkouts(
     root_a, root_b = Path(root_a), Path(root_b)
     lock_a, lock_b = load_lock(root_a / "dvc.lock"), load_lock(root_b / "dvc.lock")
     names = select_stages(list(lock_a) + [s for s in lock_b if s not in lock_a], stages)
+    produced = produced_paths(lock_a)
     results = []
     for stage in names:
         if stage not in lock_a or stage not in lock_b:
             side = "first" if stage in lock_a else "second"
             results.append(OutputComparison(stage, "", DIFFERENT, f"stage only in the {side}"))
             continue
-        mismatched = source_input_mismatches(lock_a, lock_b, stage)
+        mismatched = source_input_mismatches(lock_a, lock_b, stage, produced)
         if mismatched:
             detail = "not comparable: inputs differ: " + ", ".join(mismatched[:10])
             results.append(OutputComparison(stage, "", DIFFERENT, detail))
