@@ -16,7 +16,9 @@ How a score is computed:
   backbone gives the last hidden states and the LM head (the vocabulary projection) is applied
   only to the hidden states that predict a requested token, in chunks of `head_chunk` rows, so
   no sequence-by-vocabulary tensor ever exists. Log-softmax runs in float32. The input stops
-  before the last requested position: later tokens cannot affect the scores.
+  before the last requested position: later tokens cannot affect the scores. When the requested
+  positions are few (at most one in `SPARSE_RATIO` tokens, as for step surprisal), the last
+  decoder layer runs only where it is read (`asap.last_layer`), for architectures it supports.
 - A sequence longer than `max_context` tokens is scored in windows of `max_context` tokens
   that advance by `max_context - min_left_context` tokens. Window 0 scores positions
   [1, max_context); window k > 0 starts at k * stride and scores the positions from
@@ -31,15 +33,20 @@ from __future__ import annotations
 
 import bisect
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asap import last_layer
+
 if TYPE_CHECKING:
     import torch
 
 DTYPES = ("auto", "bfloat16", "float32", "float16")
+HEAD_TOLERANCE = 1e-2  # nats: largest accepted gap to the model's own log-probabilities
+SPARSE_RATIO = 4  # restrict the last layer when requested positions <= tokens / SPARSE_RATIO
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,7 @@ class Scorer:
     max_context: int | None = None
     min_left_context: int | None = None
     head_chunk: int = 1024
+    restrict_last_layer: bool = True
     pad_id: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -149,6 +157,7 @@ class Scorer:
         if pad is None:
             pad = self.tokenizer.eos_token_id
         self.pad_id = int(pad) if pad is not None else 0
+        self.restrict_last_layer = self.restrict_last_layer and last_layer.supports(self.model)
 
     @property
     def device(self) -> torch.device:
@@ -250,14 +259,19 @@ class Scorer:
         # Without padding the mask is all ones: leave it out so attention takes its plain causal
         # path (an explicit mask costs ~15% on CPU and a T x T mask in memory).
         padded = any(len(unit.ids) < width for unit in batch)
+        input_ids = input_ids.to(device)
+        mask = attention_mask.to(device) if padded else None
+        row_index = torch.tensor(rows, device=device)
+        column_index = torch.tensor(columns, device=device)
         with torch.inference_mode():
-            hidden = self.model.base_model(
-                input_ids=input_ids.to(device),
-                attention_mask=attention_mask.to(device) if padded else None,
-                use_cache=False,
-            ).last_hidden_state
-            picked = hidden[torch.tensor(rows, device=device), torch.tensor(columns, device=device)]
-            del hidden
+            if self.restrict_last_layer and len(rows) * SPARSE_RATIO <= int(attention_mask.sum()):
+                picked = last_layer.hidden_at(self.model, input_ids, mask, row_index, column_index)
+            else:
+                hidden = self.model.base_model(
+                    input_ids=input_ids, attention_mask=mask, use_cache=False
+                ).last_hidden_state
+                picked = hidden[row_index, column_index]
+                del hidden
             target_ids = torch.tensor(targets, device=device)
             values = torch.cat(
                 [
@@ -283,22 +297,40 @@ class Scorer:
     def check_head(
         self, probe: str = "def add(a, b):\n    return a + b\n\nprint(add(1, 2))"
     ) -> None:
-        """Raise if backbone + head does not reproduce the model's own logits on `probe`."""
+        """Raise if backbone + head does not reproduce the model's own logits on `probe`; turn
+        the last-layer restriction off (with a warning) if it does not reproduce them."""
         import torch
 
         ids = self.encode(probe).input_ids
         positions = list(range(1, len(ids)))
-        ours = torch.tensor(self.target_logprobs([ids], [positions])[0])
+        ours = torch.tensor(self.target_logprobs([ids], [positions])[0])  # dense: full last layer
+        device = self.device
+        targets = torch.tensor(ids[1:], device=device)
         with torch.inference_mode():
-            logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0]
+            logits = self.model(input_ids=torch.tensor([ids], device=device)).logits[0]
             reference = torch.log_softmax(logits.float(), dim=-1)[:-1]
-            reference = reference.gather(-1, torch.tensor(ids[1:], device=self.device)[:, None])
-        gap = (ours - reference.squeeze(-1).cpu()).abs().max().item()
-        if not gap < 1e-2:
+            reference = reference.gather(-1, targets[:, None]).squeeze(-1).cpu()
+        gap = (ours - reference).abs().max().item()
+        if not gap < HEAD_TOLERANCE:
             raise RuntimeError(
                 f"scorer: backbone + output embeddings differ from the model's logits by {gap:.3g} "
                 "(this architecture transforms logits after the head; not supported)"
             )
+        if self.restrict_last_layer:
+            columns = torch.arange(len(ids) - 1, device=device)
+            with torch.inference_mode():
+                hidden = last_layer.hidden_at(
+                    self.model, torch.tensor([ids[:-1]], device=device), None, columns * 0, columns
+                )
+                restricted = self._logprob_of(hidden, targets).cpu()
+            gap = (restricted - reference).abs().max().item()
+            if not gap < HEAD_TOLERANCE:
+                warnings.warn(
+                    f"scorer: the restricted last layer differs from the model's logits by "
+                    f"{gap:.3g}; scoring with the full last layer",
+                    stacklevel=2,
+                )
+                self.restrict_last_layer = False
 
 
 def load_scorer(
