@@ -26,10 +26,9 @@ QUERY_CHUNK = 256  # requested positions per attention call (bounds the score ma
 class _Captured(Exception):
     """Raised by the pre-hook to stop the forward pass before the last decoder layer."""
 
-    def __init__(self, hidden: torch.Tensor, position_embeddings: tuple[Any, Any]) -> None:
+    def __init__(self, inputs: tuple[torch.Tensor, tuple[Any, Any]]) -> None:
         super().__init__()
-        self.hidden = hidden
-        self.position_embeddings = position_embeddings
+        self.inputs = inputs
 
 
 def supports(model: Any) -> bool:
@@ -48,18 +47,18 @@ def supports(model: Any) -> bool:
 
 def _hidden_before_last_layer(
     backbone: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
-) -> _Captured:
+) -> tuple[torch.Tensor, tuple[Any, Any]]:
     """The last decoder layer's input and rotary embeddings, without running that layer."""
 
     def capture(_module: Any, args: tuple, kwargs: dict) -> None:
         hidden = args[0] if args else kwargs["hidden_states"]
-        raise _Captured(hidden, kwargs["position_embeddings"])
+        raise _Captured((hidden, kwargs["position_embeddings"]))
 
     handle = backbone.layers[-1].register_forward_pre_hook(capture, with_kwargs=True)
     try:
         backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
     except _Captured as captured:
-        return captured
+        return captured.inputs  # not the exception: its traceback holds the forward's frames
     finally:
         handle.remove()
     raise RuntimeError("the backbone never reached its last decoder layer")
@@ -82,9 +81,7 @@ def hidden_at(
     attention = layer.self_attn
     rotate = sys.modules[type(attention).__module__].apply_rotary_pos_emb
     head_dim = attention.head_dim
-    captured = _hidden_before_last_layer(backbone, input_ids, attention_mask)
-    hidden = captured.hidden
-    cos, sin = captured.position_embeddings
+    hidden, (cos, sin) = _hidden_before_last_layer(backbone, input_ids, attention_mask)
     width = hidden.shape[1]
     outputs = torch.empty(len(rows), hidden.shape[-1], dtype=hidden.dtype, device=hidden.device)
     for row in rows.unique().tolist():

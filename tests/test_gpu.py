@@ -90,10 +90,13 @@ def test_cuda_scores_equal_the_cpu_path(tiny_model: Path) -> None:
     cuda = load_scorer(tiny_model, dtype="float32", device="cuda")
     sequences = [cpu.encode(text).input_ids for text in TEXTS]
     positions = [list(range(1, len(ids))) for ids in sequences]
-    on_cpu = cpu.target_logprobs(sequences, positions)
-    on_cuda = cuda.target_logprobs(sequences, positions)
-    for a, b in zip(on_cpu, on_cuda, strict=True):
-        assert b == pytest.approx(a, abs=1e-3)
+    sparse = [wanted[::5] for wanted in positions]  # few positions: restricted last layer
+    assert cuda.restrict_last_layer
+    for wanted in (positions, sparse):
+        on_cpu = cpu.target_logprobs(sequences, wanted)
+        on_cuda = cuda.target_logprobs(sequences, wanted)
+        for a, b in zip(on_cpu, on_cuda, strict=True):
+            assert b == pytest.approx(a, abs=1e-3)
 
 
 @needs_vllm
