@@ -82,15 +82,16 @@ def hidden_at(
     rotate = sys.modules[type(attention).__module__].apply_rotary_pos_emb
     head_dim = attention.head_dim
     hidden, (cos, sin) = _hidden_before_last_layer(backbone, input_ids, attention_mask)
-    width = hidden.shape[1]
     outputs = torch.empty(len(rows), hidden.shape[-1], dtype=hidden.dtype, device=hidden.device)
     for row in rows.unique().tolist():
-        normed = layer.input_layernorm(hidden[row])
-        row_cos, row_sin = cos[min(row, cos.shape[0] - 1)], sin[min(row, sin.shape[0] - 1)]
+        slots = (rows == row).nonzero().squeeze(-1)
+        width = int(columns[slots].max()) + 1  # keys after the last query (padding too) unread
+        normed = layer.input_layernorm(hidden[row, :width])
+        row_cos = cos[min(row, cos.shape[0] - 1), :width]
+        row_sin = sin[min(row, sin.shape[0] - 1), :width]
         keys = _heads(attention, "k", attention.k_proj(normed), head_dim)
         _, keys = rotate(keys, keys, row_cos[None], row_sin[None])
         values = _heads(attention, None, attention.v_proj(normed), head_dim)
-        slots = (rows == row).nonzero().squeeze(-1)
         for chunk in slots.split(QUERY_CHUNK):
             cols = columns[chunk]
             queries = _heads(attention, "q", attention.q_proj(normed[cols]), head_dim)
