@@ -325,14 +325,40 @@ def _use_cpu(device: str) -> bool:
     return device == "cpu"
 
 
+def per_process_accumulation(training: dict[str, Any], num_processes: int) -> int:
+    """Gradient accumulation steps per process that keep the configured effective batch.
+
+    `training.gradient_accumulation_steps` is read as the accumulation of the whole run (the
+    paper: batch 1 x accumulation 16 = 16 sequences per optimizer step), so with N processes
+    each process accumulates 16 / N. An N that does not divide it is refused.
+    """
+    total = int(training.get("gradient_accumulation_steps", 1))
+    if num_processes < 1:
+        raise DataError(f"params sft.num_processes: expected >= 1, got {num_processes}")
+    if total % num_processes:
+        raise DataError(
+            f"params sft.num_processes={num_processes} does not divide "
+            f"sft.training.gradient_accumulation_steps={total}: the effective batch "
+            f"(per_device_train_batch_size x {total}) cannot be kept"
+        )
+    return total // num_processes
+
+
 def sft_config(params: dict[str, Any], checkpoint_dir: Path) -> SFTConfig:
-    """SFTConfig from `params["training"]` plus the settings this module manages."""
+    """SFTConfig from `params["training"]` plus the settings this module manages.
+
+    The effective batch stays that of the params whatever `num_processes` is
+    (`per_process_accumulation`).
+    """
     from trl import SFTConfig
 
     training = dict(params["training"])
     clash = sorted(MANAGED_FIELDS & training.keys())
     if clash:
         raise DataError(f"params sft.training: {clash} are set by the sft stage itself")
+    training["gradient_accumulation_steps"] = per_process_accumulation(
+        training, int(params.get("num_processes", 1))
+    )
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
         # FSDP checkpoints activations itself (fsdp_activation_checkpointing in the config).
         training.pop("gradient_checkpointing", None)

@@ -26,7 +26,7 @@ from asap.io import DataError, read_jsonl, write_json
 from asap.methods import Method, get_method
 from asap.params import stage_params
 from asap.provenance import local_inputs, provenance
-from asap.sft import plot_loss, train_sft
+from asap.sft import per_process_accumulation, plot_loss, train_sft
 from asap.sft_data import validate_sft_records
 
 SFT_DIR = Path("data/sft")
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     params = stage_params("sft")
 
     num_processes = int(params.get("num_processes", 1))
+    per_process_accumulation(params["training"], num_processes)  # refuse before launching
     if num_processes > 1 and "WORLD_SIZE" not in os.environ:
         cmd = relaunch_command(method.name, num_processes, params["accelerate_config"])
         print("sft: " + " ".join(cmd[1:]), flush=True)

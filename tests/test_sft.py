@@ -21,6 +21,7 @@ from asap.sft import (
     is_complete_checkpoint,
     latest_complete_checkpoint,
     load_model,
+    per_process_accumulation,
     prepare_checkpoint_dir,
     prepare_examples,
     render_prompt,
@@ -184,6 +185,22 @@ def test_all_records_filtered_is_an_error(base_model_dir: Path, tmp_path: Path) 
     params["max_seq_length"] = 8
     with pytest.raises(DataError, match="all 2 records exceed max_seq_length 8"):
         train_sft(base_model_dir, make_records(2), params, tmp_path / "m", tmp_path / "c")
+
+
+@pytest.mark.parametrize(("processes", "per_process"), [(1, 16), (2, 8), (4, 4), (16, 1)])
+def test_effective_batch_is_kept_for_any_process_count(processes: int, per_process: int) -> None:
+    training = {"per_device_train_batch_size": 1, "gradient_accumulation_steps": 16}
+    assert per_process_accumulation(training, processes) == per_process
+    config = sft_config(
+        {"training": training, "num_processes": processes, "device": "cpu"}, Path("unused")
+    )
+    assert config.gradient_accumulation_steps * processes == 16
+
+
+@pytest.mark.parametrize("processes", [3, 5, 32, 0])
+def test_a_process_count_that_breaks_the_effective_batch_is_refused(processes: int) -> None:
+    with pytest.raises(DataError, match="num_processes"):
+        per_process_accumulation({"gradient_accumulation_steps": 16}, processes)
 
 
 def test_sft_record_schema() -> None:
