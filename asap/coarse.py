@@ -18,6 +18,7 @@ record with no valid answer after `max_attempts` is dropped or keeps its origina
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -25,7 +26,7 @@ from typing import Any
 
 from asap.io import DataError
 from asap.matching import match_indices
-from asap.prompts import rewrite_messages, select_messages
+from asap.prompts import PromptTemplate, rewrite_messages, select_messages, strip_fence
 from asap.steps import join_steps, split_steps
 from asap.teacher import Teacher
 
@@ -49,6 +50,8 @@ class CoarseSettings:
     on_failure: str = "keep_original"
     accept_truncated: bool = False
     rewrite_output: str = "teacher"
+    prompt: str | None = None  # template file (asap.prompts); None: the bundled one of the mode
+    strip_fence: bool = True  # rewrite mode: drop a ``` fence wrapped around the whole answer
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> CoarseSettings:
@@ -59,6 +62,10 @@ class CoarseSettings:
         settings = cls(**params)
         settings.validate()
         return settings
+
+    def template(self) -> PromptTemplate:
+        """The prompt template of this mode (`prompt`, or the bundled default)."""
+        return _template(self.mode, self.prompt)
 
     def validate(self) -> None:
         checks = (
@@ -145,7 +152,7 @@ def parse_selection(text: str, n_steps: int) -> list[int]:
 
 
 def judge_rewrite(original_steps: list[str], text: str, settings: CoarseSettings) -> Outcome:
-    pruned = split_steps(text)
+    pruned = split_steps(strip_fence(text) if settings.strip_fence else text)
     if not pruned:
         return Outcome("empty")
     kept = match_indices(original_steps, pruned, settings.threshold, settings.autojunk)
@@ -194,10 +201,8 @@ def prune_record(
     """Ask the teacher up to `max_attempts` times; stop at the first valid answer."""
     require_text_fields([record], INPUT_FIELDS, "coarse input")
     steps = split_steps(record["cot"])
-    if settings.mode == "select":
-        messages = select_messages(record["question"], record["anchor"], steps)
-    else:
-        messages = rewrite_messages(record["question"], record["anchor"], steps)
+    build = select_messages if settings.mode == "select" else rewrite_messages
+    messages = build(settings.template(), record["question"], record["anchor"], steps)
     result = CoarseResult(id=record["id"], steps_before=len(steps))
     for attempt in range(settings.max_attempts):
         temperature = settings.temperature if attempt == 0 else settings.resample_temperature
@@ -244,6 +249,8 @@ def coarse_report(results: list[CoarseResult], settings: CoarseSettings) -> dict
             "on_failure": settings.on_failure,
             "accept_truncated": settings.accept_truncated,
             "rewrite_output": settings.rewrite_output,
+            "prompt": settings.template().source,
+            "strip_fence": settings.strip_fence,
         },
         "records": len(results),
         "accepted": len(accepted),
@@ -277,6 +284,11 @@ def coarse_report(results: list[CoarseResult], settings: CoarseSettings) -> dict
             for r in results
         ],
     }
+
+
+@functools.cache
+def _template(mode: str, path: str | None) -> PromptTemplate:
+    return PromptTemplate.load(mode, path)
 
 
 def _histogram(values: Any) -> dict[str, int]:

@@ -14,7 +14,7 @@ from typing import Any
 from asap.coarse import require_text_fields
 from asap.io import read_jsonl, write_json, write_jsonl
 from asap.params import stage_params
-from asap.prompts import anchor_messages
+from asap.prompts import PromptTemplate, anchor_messages, default_prompt, require_tracked
 from asap.provenance import provenance
 from asap.serve import open_teacher, teacher_inputs
 from asap.teacher import Completion, Teacher
@@ -25,10 +25,14 @@ CACHE = Path("data/cache/anchor")
 REPORT = Path("reports/anchor.json")
 
 
-def anchor_all(teacher: Teacher, records: list[dict[str, Any]]) -> list[Completion]:
+def anchor_all(
+    teacher: Teacher, records: list[dict[str, Any]], template: PromptTemplate
+) -> list[Completion]:
     """One anchor completion per record, in order."""
     return teacher.map(
-        lambda record: teacher.complete(anchor_messages(record["question"], record["code"])),
+        lambda record: teacher.complete(
+            anchor_messages(template, record["question"], record["code"])
+        ),
         records,
     )
 
@@ -53,15 +57,18 @@ def anchor_report(records: list[dict[str, Any]], completions: list[Completion]) 
 
 def main() -> None:
     params = stage_params("anchor")
+    prompt = params.get("prompt") or default_prompt("anchor").as_posix()
+    require_tracked(prompt, "anchor.prompt")
+    template = PromptTemplate.load("anchor", prompt)
     records = list(read_jsonl(INPUT))
     require_text_fields(records, ("id", "question", "code"), str(INPUT))
     started = time.monotonic()
     with open_teacher(params["teacher"], params.get("serve") or {}, CACHE) as teacher:
-        completions = anchor_all(teacher, records)
+        completions = anchor_all(teacher, records, template)
         counters = teacher.counters
     write_jsonl(OUT, ({**r, "anchor": c.text} for r, c in zip(records, completions, strict=True)))
     inputs = teacher_inputs(params["teacher"], INPUT)
-    report = anchor_report(records, completions)
+    report = {**anchor_report(records, completions), "prompt": template.source}
     write_json(REPORT, {**report, "provenance": provenance("anchor", params, inputs)})
     print(
         f"anchor: {len(records)} records, {report['output_tokens']['total']} output tokens, "

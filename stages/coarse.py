@@ -21,6 +21,7 @@ from asap.coarse import (
 )
 from asap.io import read_jsonl, write_json, write_jsonl
 from asap.params import stage_params
+from asap.prompts import require_tracked
 from asap.provenance import provenance
 from asap.serve import open_teacher, teacher_inputs
 
@@ -35,6 +36,7 @@ def main() -> None:
     settings = CoarseSettings.from_params(
         {k: v for k, v in params.items() if k not in ("teacher", "serve")}
     )
+    require_tracked(settings.template().source, "coarse.prompt")
     records = list(read_jsonl(INPUT))
     require_text_fields(records, INPUT_FIELDS, str(INPUT))
     started = time.monotonic()
