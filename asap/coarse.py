@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -232,8 +233,30 @@ def coarse_record(
     }
 
 
-def coarse_report(results: list[CoarseResult], settings: CoarseSettings) -> dict[str, Any]:
-    """Acceptance rate, attempts histograms, failures and output tokens of one run."""
+def length_summary(lengths: list[int]) -> dict[str, Any]:
+    """Count, mean, median and max of token lengths (None where there are none)."""
+    if not lengths:
+        return {"records": 0, "mean": None, "median": None, "max": None}
+    return {
+        "records": len(lengths),
+        "mean": round(statistics.fmean(lengths), 1),
+        "median": statistics.median(lengths),
+        "max": max(lengths),
+    }
+
+
+def coarse_report(
+    results: list[CoarseResult],
+    settings: CoarseSettings,
+    cot_tokens: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """Acceptance rate, attempts histograms, failures and output tokens of one run.
+
+    `cot_tokens` (record id -> tokens of its original CoT) adds the length of accepted and failed
+    records: long CoTs fail more often (the teacher's output cap), so with `on_failure: drop`
+    the pruned training sets lose long records that the baselines keep.
+    """
+    cot_tokens = cot_tokens or {}
     accepted = [r for r in results if r.accepted]
     failed = [r for r in results if not r.accepted]
     reasons = Counter(reason for r in results for reason in r.reasons)
@@ -265,6 +288,10 @@ def coarse_report(results: list[CoarseResult], settings: CoarseSettings) -> dict
             "mean_per_record": sum(tokens.values()) / len(tokens) if tokens else None,
             "per_record": tokens,
         },
+        "cot_tokens": {
+            "accepted": length_summary([cot_tokens[r.id] for r in accepted if r.id in cot_tokens]),
+            "failed": length_summary([cot_tokens[r.id] for r in failed if r.id in cot_tokens]),
+        },
         "steps": {
             "before": sum(r.steps_before for r in results),
             "after_accepted": sum(r.steps_after or 0 for r in accepted),
@@ -279,6 +306,7 @@ def coarse_report(results: list[CoarseResult], settings: CoarseSettings) -> dict
                 "output_tokens": r.output_tokens,
                 "steps_before": r.steps_before,
                 "steps_after": r.steps_after,
+                "cot_tokens": cot_tokens.get(r.id),
                 "kept": r.kept,
             }
             for r in results

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from asap.coarse import (
     INPUT_FIELDS,
@@ -31,10 +32,22 @@ CACHE = Path("data/cache/coarse")
 REPORT = Path("reports/coarse.json")
 
 
+def cot_tokens(records: list[dict[str, Any]], model: str | None) -> dict[str, int]:
+    """Tokens of each record's original CoT under `model`'s tokenizer ({} when unset)."""
+    if not model:
+        return {}
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    return {
+        r["id"]: len(tokenizer(r["cot"], add_special_tokens=False)["input_ids"]) for r in records
+    }
+
+
 def main() -> None:
     params = stage_params("coarse")
     settings = CoarseSettings.from_params(
-        {k: v for k, v in params.items() if k not in ("teacher", "serve")}
+        {k: v for k, v in params.items() if k not in ("teacher", "serve", "token_count_model")}
     )
     require_tracked(settings.template().source, "coarse.prompt")
     records = list(read_jsonl(INPUT))
@@ -49,7 +62,7 @@ def main() -> None:
     )
     written = write_jsonl(OUT, (record for record in outputs if record is not None))
     inputs = teacher_inputs(params["teacher"], INPUT)
-    report = coarse_report(results, settings)
+    report = coarse_report(results, settings, cot_tokens(records, params.get("token_count_model")))
     write_json(REPORT, {**report, "provenance": provenance("coarse", params, inputs)})
     print(
         f"coarse ({settings.mode}): {report['accepted']}/{report['records']} accepted, "

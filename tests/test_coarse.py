@@ -199,7 +199,12 @@ def test_report_counts_acceptance_attempts_and_tokens() -> None:
     with LoopbackServer(responder=respond) as server:
         teacher = loopback_teacher(server, None)
         results = teacher.map(lambda r: prune_record(teacher, r, settings), records)
-    report = coarse_report(results, settings)
+    report = coarse_report(results, settings, {"1/A": 100, "2/B": 300, "3/C": 5000})
+    assert report["cot_tokens"] == {
+        "accepted": {"records": 2, "mean": 200.0, "median": 200.0, "max": 300},
+        "failed": {"records": 1, "mean": 5000.0, "median": 5000, "max": 5000},
+    }
+    assert [r["cot_tokens"] for r in report["per_record"]] == [100, 300, 5000]
     assert report["mode"] == "select"
     assert (report["records"], report["accepted"]) == (3, 2)
     assert report["acceptance_rate"] == pytest.approx(2 / 3)

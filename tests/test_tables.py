@@ -100,17 +100,18 @@ def test_sweep_bolds_best_per_budget_row():
 
 def test_table3_changes_relative_to_original_and_gaps():
     reports = {
-        "original": {"tokens_per_sample": 13023, "seconds_per_step": 80.11},
-        "spirit": {"tokens_per_sample": 6082},
-        "asap": {"tokens_per_sample": 3178, "seconds_per_step": 31.48},
+        "original": {"tokens_per_sample": 13023, "seconds_per_step": 80.11, "records_trained": 10},
+        "spirit": {"tokens_per_sample": 6082, "records_trained": 10},
+        "asap": {"tokens_per_sample": 3178, "seconds_per_step": 31.48, "records_trained": 8},
     }
     table = tables.table3(reports.get, "embedded")
+    assert table.panels[0].columns == ["Records", "Tokens", "Time"]
     rows = dict(table.panels[0].rows)
-    assert [v.text for v in rows["ASAP"]] == ["3178 (-75.6%)", "31.48 (-60.7%)"]
-    assert all(v.bold for v in rows["ASAP"])
-    assert [v.text for v in rows["Original"]] == ["13023", "80.11"]
-    assert [v.text for v in rows["SPIRIT"]] == ["6082 (-53.3%)", tables.GAP]
-    assert [v.text for v in rows["TokenSkip"]] == [tables.GAP, tables.GAP]
+    assert [v.text for v in rows["ASAP"]] == ["8", "3178 (-75.6%)", "31.48 (-60.7%)"]
+    assert [v.bold for v in rows["ASAP"]] == [False, True, True]
+    assert [v.text for v in rows["Original"]] == ["10", "13023", "80.11"]
+    assert [v.text for v in rows["SPIRIT"]] == ["10", "6082 (-53.3%)", tables.GAP]
+    assert [v.text for v in rows["TokenSkip"]] == [tables.GAP] * 3
     note = table.notes[-1]
     assert "TokenSkip (training report)" in note and "SPIRIT (seconds per step)" in note
 
@@ -180,7 +181,7 @@ def workdir(tmp_path, monkeypatch) -> Path:
         )
     write_cell(tmp_path, "zero_shot", "lcb_v4_v5", 64, rows_for(5, 2, 300, 2.0))
     # the sft stage's layout: measurements in reports/train/timings/<method>.json
-    write_json(tmp_path / "reports/train/original.json", {"tokens_per_sample": 900})
+    write_json(tmp_path / "reports/train/original.json", {"tokens_per_sample": 900, "records_trained": 3})
     write_json(tmp_path / "reports/train/timings/original.json", {"seconds_per_step": 4.0})
     write_json(tmp_path / "reports/train/asap.json", {"tokens_per_sample": 300})
     write_json(tmp_path / "reports/train/asap.timing.json", {"seconds_per_step": 2.0})
@@ -208,8 +209,8 @@ def test_stage_writes_every_table_figure_and_index_with_gaps(workdir):
     table2 = (workdir / "reports/tables/table02.md").read_text()
     assert "; w/o Any Pruning (v4_v5)." in table2  # gaps named by their row labels
     table3 = (workdir / "reports/tables/table03.md").read_text()
-    assert "| Original | 900 | 4.00 |" in table3  # both timing file layouts are read
-    assert "| ASAP | **300 (-66.7%)** | **2.00 (-50.0%)** |" in table3
+    assert "| Original | 3 | 900 | 4.00 |" in table3  # both timing file layouts are read
+    assert "| ASAP | — | **300 (-66.7%)** | **2.00 (-50.0%)** |" in table3
     figures = sorted(p.name for p in (workdir / "reports/figures").iterdir())
     assert figures == sorted(
         [f"budget_{b}.png" for b in tables.BENCHMARK_HEADERS] + ["compression_overview.png"]
