@@ -181,7 +181,9 @@ def workdir(tmp_path, monkeypatch) -> Path:
         )
     write_cell(tmp_path, "zero_shot", "lcb_v4_v5", 64, rows_for(5, 2, 300, 2.0))
     # the sft stage's layout: measurements in reports/train/timings/<method>.json
-    write_json(tmp_path / "reports/train/original.json", {"tokens_per_sample": 900, "records_trained": 3})
+    write_json(
+        tmp_path / "reports/train/original.json", {"tokens_per_sample": 900, "records_trained": 3}
+    )
     write_json(tmp_path / "reports/train/timings/original.json", {"seconds_per_step": 4.0})
     write_json(tmp_path / "reports/train/asap.json", {"tokens_per_sample": 300})
     write_json(tmp_path / "reports/train/asap.timing.json", {"seconds_per_step": 2.0})
