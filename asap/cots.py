@@ -7,7 +7,7 @@ Training record (one JSON object per line of `data/train/cots.jsonl`)::
     generation  str   the full model output, "<think>\\n{cot}\\n</think>\\n{answer}"
     cot         str   the text between the think tags, surrounding whitespace stripped
     answer      str   the text after </think>, surrounding whitespace stripped
-    code        str   the last ```python block of the answer
+    code        str   the answer's final program: its last (or first, `code_block`) python block
     source      str   dataset the record came from
     meta        dict  scalar source metadata (title, contest, limits, year, problem type)
 
@@ -15,6 +15,11 @@ A record is rejected, with one of `REJECT_REASONS`, when its generation is empty
 empty, when it was truncated (`finish_reason` other than "stop"), when it has no
 `<think>...</think>` block, or when no python block follows `</think>`; a repeated id is rejected
 as a duplicate. Nothing is dropped without a reason.
+
+Which fences count as python blocks (`code_fence`): ``python``, a fence whose tag starts with
+"python" (```python, ```python3); ``python_or_bare``, the authors' rule: the tag "python" in
+any case, or no tag at all (```python, ```Python, ```). Which block is the final program
+(`code_block`): ``last``, or ``first``, the block the authors show the teacher.
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 THINK_RE = re.compile(r"^\s*<think>(.*?)</think>(.*)\Z", re.DOTALL)
-PYTHON_BLOCK_RE = re.compile(r"```python[^\n]*\n(.*?)```", re.DOTALL)
+CODE_FENCES = {
+    "python": re.compile(r"```python[^\n]*\n(.*?)```", re.DOTALL),
+    "python_or_bare": re.compile(r"```(?:python)?\n(.*?)```", re.DOTALL | re.IGNORECASE),
+}
+CODE_BLOCKS = ("last", "first")
 
 REJECT_REASONS = ("empty", "truncated", "no_think", "no_code", "duplicate_id", "missing_field")
 REQUIRED_FIELDS = ("id", "prompt", "generation")
@@ -56,15 +65,31 @@ def split_generation(generation: str) -> tuple[str, str]:
     return match.group(1).strip(), match.group(2).strip()
 
 
-def extract_python_block(answer: str) -> str | None:
-    """The last ```python fenced block of `answer` (the final program), or None."""
-    blocks = PYTHON_BLOCK_RE.findall(answer)
+@dataclass(frozen=True)
+class CodeRule:
+    """Which fenced blocks of the answer are python (`code_fence`) and which is the program."""
+
+    code_fence: str = "python"
+    code_block: str = "last"
+
+    def __post_init__(self) -> None:
+        if self.code_fence not in CODE_FENCES:
+            raise ValueError(f"code_fence must be one of {sorted(CODE_FENCES)}")
+        if self.code_block not in CODE_BLOCKS:
+            raise ValueError(f"code_block must be one of {CODE_BLOCKS}")
+
+
+def extract_python_block(answer: str, rule: CodeRule = CodeRule()) -> str | None:
+    """The final program of `answer`: its last (or first) python fenced block, or None."""
+    blocks = CODE_FENCES[rule.code_fence].findall(answer)
     if not blocks:
         return None
-    return blocks[-1].strip("\n")
+    return blocks[-1 if rule.code_block == "last" else 0].strip("\n")
 
 
-def normalise_record(raw: dict[str, Any], source: str) -> dict[str, Any]:
+def normalise_record(
+    raw: dict[str, Any], source: str, rule: CodeRule = CodeRule()
+) -> dict[str, Any]:
     """One raw CodeForces-CoTs row -> one training record, or raise Rejected."""
     missing = [name for name in REQUIRED_FIELDS if raw.get(name) is None]
     if missing:
@@ -78,9 +103,9 @@ def normalise_record(raw: dict[str, Any], source: str) -> dict[str, Any]:
     cot, answer = split_generation(generation)
     if not cot:
         raise Rejected("empty", "empty reasoning between the think tags")
-    code = extract_python_block(answer)
+    code = extract_python_block(answer, rule)
     if code is None or not code.strip():
-        raise Rejected("no_code", "no ```python block after </think>")
+        raise Rejected("no_code", f"no python block ({rule.code_fence}) after </think>")
     meta = {name: str(raw[name]) for name in META_FIELDS if raw.get(name) not in (None, "")}
     return {
         "id": str(raw["id"]),
@@ -114,7 +139,10 @@ class NormaliseReport:
 
 
 def normalise_records(
-    rows: Iterable[dict[str, Any]], source: str, limit: int | None = None
+    rows: Iterable[dict[str, Any]],
+    source: str,
+    limit: int | None = None,
+    rule: CodeRule = CodeRule(),
 ) -> tuple[list[dict[str, Any]], NormaliseReport]:
     """Normalise rows in order, keeping at most `limit` accepted records."""
     report = NormaliseReport()
@@ -126,7 +154,7 @@ def normalise_records(
         report.read += 1
         record_id = str(raw.get("id") or f"<row {position}>")
         try:
-            record = normalise_record(raw, source)
+            record = normalise_record(raw, source, rule)
             if record["id"] in seen:
                 raise Rejected("duplicate_id")
         except Rejected as rejection:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from asap import sources
 from asap.benchmarks import BENCHMARKS, normalise_benchmark
-from asap.cots import normalise_records
+from asap.cots import CodeRule, normalise_records
 from asap.io import write_json, write_jsonl
 from asap.params import stage_params
 from asap.provenance import provenance
@@ -22,8 +22,12 @@ REPORT = Path("reports/data.json")
 def main() -> None:
     params = stage_params("data")
     train_spec = params["train"]["source"]
+    rule = CodeRule(
+        code_fence=params["train"].get("code_fence", "python"),
+        code_block=params["train"].get("code_block", "last"),
+    )
     records, report = normalise_records(
-        sources.iter_rows(train_spec), sources.describe(train_spec), params["train"]["limit"]
+        sources.iter_rows(train_spec), sources.describe(train_spec), params["train"]["limit"], rule
     )
     write_jsonl(TRAIN_OUT, records)
 

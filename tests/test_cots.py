@@ -7,7 +7,13 @@ import json
 import pytest
 
 from asap import sources
-from asap.cots import REJECT_REASONS, extract_python_block, normalise_records, split_generation
+from asap.cots import (
+    REJECT_REASONS,
+    CodeRule,
+    extract_python_block,
+    normalise_records,
+    split_generation,
+)
 from asap.io import DataError, read_jsonl
 
 RAW = "data/raw/codeforces_cots/codeforces_cots_solutions_py_decontaminated_sample.jsonl"
@@ -87,6 +93,36 @@ def test_split_and_extract_keep_exact_text():
     two_blocks = "```python\nfirst()\n```\nthen\n```python\n  second()\n```"
     assert extract_python_block(two_blocks) == "  second()"
     assert extract_python_block("```\nplain\n```") is None
+
+
+AUTHORS = CodeRule(code_fence="python_or_bare", code_block="first")
+
+
+@pytest.mark.parametrize(
+    ("answer", "ours", "authors"),
+    [
+        ("```python\nfirst()\n```\nthen\n```python\nsecond()\n```", "second()", "first()"),
+        ("```Python\nx = 1\n```", None, "x = 1"),
+        ("```PYTHON\nx = 1\n```", None, "x = 1"),
+        ("```\nplain()\n```", None, "plain()"),
+        ("```python3\nx = 3\n```", "x = 3", None),
+        ("```cpp\nint main(){}\n```", None, None),
+        ("no code at all", None, None),
+    ],
+)
+def test_code_fence_and_block_rules(answer, ours, authors):
+    assert extract_python_block(answer) == ours
+    assert extract_python_block(answer, AUTHORS) == authors
+
+
+def test_the_authors_rule_keeps_records_with_bare_fences():
+    row = _row(generation="<think>\nreason\n</think>\n```Python\nprint(2)\n```\n```\nprint(3)\n```")
+    kept, report = normalise_records([row], "test")
+    assert kept == [] and report.rejected["no_code"] == ["1/A"]
+    kept, _ = normalise_records([row], "test", rule=AUTHORS)
+    assert kept[0]["code"] == "print(2)"
+    with pytest.raises(ValueError, match="code_fence"):
+        CodeRule(code_fence="any")
 
 
 def test_malformed_line_names_file_and_line(tmp_path):
