@@ -39,6 +39,7 @@ from asap.compression.selective_context import (
     layout,
     rebuild,
     select,
+    select_percentile,
     units_with_info,
 )
 from asap.compression.spirit import Spirit, step_perplexities
@@ -190,6 +191,44 @@ def test_selective_context_on_real_cot(scorer: Scorer, real_cots) -> None:
     assert set(indentations(first["cot"])) <= set(indentations(record["cot"]))
 
 
+def test_percentile_rule_drops_units_below_the_percentile_by_count() -> None:
+    # mean self-information per unit: 1, 6, 2, 8, 3, 4 (info / tokens); inf and no-token units
+    units = [
+        Unit(0, 1, 1.0, 1),
+        Unit(1, 2, 12.0, 2),
+        Unit(2, 3, 2.0, 1),
+        Unit(3, 4, 24.0, 3),
+        Unit(4, 5, 3.0, 1),
+        Unit(5, 6, 8.0, 2),
+        Unit(6, 7, math.inf, 1),
+        Unit(7, 8, 0.0, 0),
+    ]
+    # numpy's linear 50th percentile of [1, 6, 2, 8, 3, 4] is 3.5: 1, 2 and 3 go
+    assert select_percentile(units, 0.5, "mean") == [False, True, False, True, False, True] + [
+        True,
+        True,
+    ]
+    # sums 1, 12, 2, 24, 3, 8: the median is 5.5, so the same three go
+    assert select_percentile(units, 0.5, "sum") == [False, True, False, True, False, True] + [
+        True,
+        True,
+    ]
+    # ratio 0.25: the 75th percentile of the means (6.0 - 0.5 * (6 - 4) = 5.5) keeps two units
+    assert select_percentile(units[:6], 0.25, "mean") == [False, True, False, True, False, False]
+    assert select_percentile(units[:6], 1.0, "mean") == [True] * 6
+
+
+def test_selective_context_package_rule_on_real_cot(scorer: Scorer, real_cots) -> None:
+    record = cut(real_cots[0], CODE_STEPS)
+    compressor = SelectiveContext(
+        scorer, ratio=0.5, unit="phrases", rule="percentile", aggregate="mean"
+    )
+    (result,) = compressor.compress([record])
+    assert result["units_kept"] in (result["units"] // 2, (result["units"] + 1) // 2)
+    assert compressor.settings()["rule"] == "percentile"
+    assert set(indentations(result["cot"])) <= set(indentations(record["cot"]))
+
+
 def test_selective_context_units_share_one_scoring(scorer: Scorer, real_cots) -> None:
     from asap.surprisal import scoring_prefix
 
@@ -317,6 +356,19 @@ def test_llmlingua2_real_code_path(classifier, real_cots) -> None:
     one_step = {**record, "cot": split_steps(record["cot"])[1]}
     empty, single = compressor.compress([{**record, "cot": ""}, one_step])
     assert empty == {"cot": ""} and len(split_steps(single["cot"])) == 1
+
+
+def test_whole_cot_granularity_is_the_package_call_tokenskip_makes(classifier, real_cots) -> None:
+    record = cut(real_cots[0], slice(0, 8))
+    compressor = LLMLingua2(classifier, rate=0.5, force_tokens=[], granularity="cot")
+    (result,) = compressor.compress([record])
+    expected = classifier.compress_prompt(record["cot"], rate=0.5)["compressed_prompt"]
+    assert result["cot"] == expected.strip()
+    assert "\n" not in result["cot"]  # nothing forced: the package rejoins words with spaces
+    by_step = LLMLingua2(classifier, rate=0.5).compress([record])[0]["cot"]
+    assert len(split_steps(by_step)) > 1 and by_step != result["cot"]
+    with pytest.raises(ValueError, match="granularity"):
+        LLMLingua2(classifier, granularity="word")
 
 
 def test_tokenskip_ratio_is_seeded_per_record(classifier, real_cots) -> None:

@@ -107,7 +107,12 @@ def _selective_context(settings: dict[str, Any], models: Models, where: str) -> 
     from asap.compression.selective_context import SelectiveContext
 
     return SelectiveContext(
-        models.scorer(), float(settings["ratio"]), str(settings["unit"]), models.context
+        models.scorer(),
+        float(settings["ratio"]),
+        str(settings["unit"]),
+        models.context,
+        rule=str(settings.get("rule", "token_budget")),
+        aggregate=str(settings.get("aggregate", "sum")),
     )
 
 
@@ -130,6 +135,7 @@ def _llmlingua2(settings: dict[str, Any], models: Models, where: str) -> Compres
         models.classifier(settings, where),
         float(settings["rate"]),
         list(settings.get("force_tokens", ["\n"])),
+        str(settings.get("granularity", "step")),
     )
 
 
@@ -142,6 +148,7 @@ def _tokenskip(settings: dict[str, Any], models: Models, where: str) -> Compress
         int(settings["seed"]),
         str(settings["prompt_suffix"]),
         list(settings.get("force_tokens", ["\n"])),
+        str(settings.get("granularity", "step")),
     )
 
 

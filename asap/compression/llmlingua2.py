@@ -4,7 +4,11 @@ Both use the LLMLingua-2 token classifier (`PromptCompressor(..., use_llmlingua2
 from a local folder or a hub id given in params. A classifier that cannot be loaded stops the
 stage with an error naming the param; there is no fallback.
 
-How a CoT is compressed. Its steps (blank-line separated) are passed as separate contexts of one
+How a CoT is compressed (`granularity`). ``cot``, as TokenSkip calls the package: the whole CoT
+is one context of `compress_prompt(cot, rate=...)`, with the configured force tokens (TokenSkip:
+none); the package's output is the compressed CoT, so line breaks and step boundaries are lost
+unless forced. ``step`` (ours, a stronger baseline): its steps (blank-line separated) are passed as
+separate contexts of one
 `compress_prompt` call, so each step is compressed at the requested rate on its own and the
 package joins the results with a blank line: step boundaries survive. The package's classifier
 tokenizer discards whitespace and it rejoins the kept words with single spaces, so code
@@ -110,13 +114,30 @@ def tidy_step(text: str) -> str:
     return "\n".join(line.strip() for line in text.split("\n") if line.strip())
 
 
-def compress_cot(compressor: Any, cot: str, rate: float, force_tokens: Sequence[str]) -> str:
-    """The CoT with each step compressed by LLMLingua-2 at `rate` (fraction of tokens kept)."""
+GRANULARITIES = ("cot", "step")
+
+
+def compress_cot(
+    compressor: Any,
+    cot: str,
+    rate: float,
+    force_tokens: Sequence[str],
+    granularity: str = "step",
+) -> str:
+    """The CoT compressed by LLMLingua-2 at `rate` (fraction of tokens kept), as a whole
+    (`granularity="cot"`) or step by step (`"step"`)."""
     if not 0 < rate <= 1:
         raise ValueError(f"rate must be in (0, 1], got {rate}")
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     steps = split_steps(cot)
     if not steps or rate == 1:
         return join_steps(steps)
+    if granularity == "cot":
+        whole = compressor.compress_prompt(
+            join_steps(steps), rate=rate, force_tokens=list(force_tokens)
+        )
+        return str(whole["compressed_prompt"]).strip()
     result = compressor.compress_prompt(
         list(steps), rate=rate, force_tokens=list(force_tokens), use_context_level_filter=False
     )
@@ -131,18 +152,35 @@ class LLMLingua2:
 
     modules = ("asap.compression.llmlingua2", "llmlingua.prompt_compressor", "llmlingua.utils")
 
-    def __init__(self, compressor: Any, rate: float = 0.5, force_tokens: Sequence[str] = ("\n",)):
+    def __init__(
+        self,
+        compressor: Any,
+        rate: float = 0.5,
+        force_tokens: Sequence[str] = ("\n",),
+        granularity: str = "step",
+    ):
         if not 0 < rate <= 1:
             raise ValueError(f"rate must be in (0, 1], got {rate}")
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
         self.compressor, self.rate, self.force_tokens = compressor, rate, list(force_tokens)
+        self.granularity = granularity
         self.requested_ratio = rate
 
     def settings(self) -> dict[str, Any]:
-        return {"rate": self.rate, "force_tokens": self.force_tokens}
+        return {
+            "rate": self.rate,
+            "force_tokens": self.force_tokens,
+            "granularity": self.granularity,
+        }
 
     def compress(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         return [
-            {"cot": compress_cot(self.compressor, r["cot"], self.rate, self.force_tokens)}
+            {
+                "cot": compress_cot(
+                    self.compressor, r["cot"], self.rate, self.force_tokens, self.granularity
+                )
+            }
             for r in records
         ]
 
@@ -171,7 +209,11 @@ class TokenSkip:
         seed: int,
         prompt_suffix: str,
         force_tokens: Sequence[str] = ("\n",),
+        granularity: str = "step",
     ):
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+        self.granularity = granularity
         if not ratios or any(not 0 < r <= 1 for r in ratios):
             raise ValueError(f"tokenskip ratios must be in (0, 1], got {list(ratios)}")
         if "{ratio}" not in prompt_suffix:
@@ -186,13 +228,16 @@ class TokenSkip:
             "seed": self.seed,
             "prompt_suffix": self.prompt_suffix,
             "force_tokens": self.force_tokens,
+            "granularity": self.granularity,
         }
 
     def compress(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for record in records:
             ratio = tokenskip_ratio(record["id"], self.ratios, self.seed)
-            cot = compress_cot(self.compressor, record["cot"], ratio, self.force_tokens)
+            cot = compress_cot(
+                self.compressor, record["cot"], ratio, self.force_tokens, self.granularity
+            )
             out.append(
                 {
                     "cot": cot,

@@ -8,6 +8,11 @@ them) are removed first, until the CoT is at most `ratio` of its original tokens
 itself is `asap.pruning.prune_global` with these perplexities as scores and
 ``floor(ratio * tokens)`` as the budget (the last step is never removed).
 
+Dropped from the original SPIRIT, as the ASAP paper's modified version drops them: the merge
+step (original SPIRIT merges a removed step's needed tokens back into its neighbour) and the
+rescoring after every removal (original SPIRIT recomputes perplexities iteratively); the
+perplexities are computed once and the steps are removed whole. FIDELITY.md lists this row.
+
 Cost. One forward pass per step, not one per removal. Tokens before the removed step keep their
 full-text log-probabilities, so each pass runs only the tokens after it, on the full text's
 key/value cache (`asap.scoring_extra`). `horizon` (tokens, None = to the end) caps how far after
