@@ -204,16 +204,11 @@ def test_percentile_rule_drops_units_below_the_percentile_by_count() -> None:
         Unit(7, 8, 0.0, 0),
     ]
     # numpy's linear 50th percentile of [1, 6, 2, 8, 3, 4] is 3.5: 1, 2 and 3 go
-    assert select_percentile(units, 0.5, "mean") == [False, True, False, True, False, True] + [
-        True,
-        True,
-    ]
+    expected = [False, True, False, True, False, True, True, True]
+    assert select_percentile(units, 0.5, "mean") == expected
     # sums 1, 12, 2, 24, 3, 8: the median is 5.5, so the same three go
-    assert select_percentile(units, 0.5, "sum") == [False, True, False, True, False, True] + [
-        True,
-        True,
-    ]
-    # ratio 0.25: the 75th percentile of the means (6.0 - 0.5 * (6 - 4) = 5.5) keeps two units
+    assert select_percentile(units, 0.5, "sum") == expected
+    # ratio 0.25: the 75th percentile of the means (4 + 0.75 * (6 - 4) = 5.5) keeps two
     assert select_percentile(units[:6], 0.25, "mean") == [False, True, False, True, False, False]
     assert select_percentile(units[:6], 1.0, "mean") == [True] * 6
 
