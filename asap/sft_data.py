@@ -16,6 +16,7 @@ the trainer. The SFT response is `<think>\\n{cot}\\n</think>\\n{answer}` (see `a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +76,36 @@ def validate_sft_records(
         suffix = record.get("prompt_suffix")
         if suffix is not None and not isinstance(suffix, str):
             raise DataError(f"{where}: prompt_suffix must be a string")
+
+
+def common_record_ids(
+    datasets: Mapping[str, Sequence[dict[str, Any]]],
+    fits: Callable[[str, dict[str, Any]], bool],
+) -> list[str]:
+    """Ids every non-empty dataset has and trains on, sorted; `fits(method, record)` says
+    whether the method's record is trained on (within max_seq_length).
+
+    Empty datasets (methods not run) take no part. This is the record set of `same_records`:
+    every method then trains on the same problems, so a record a method loses (a failed coarse
+    pruning with `on_failure: drop`, a CoT over max_seq_length) leaves every method's set.
+    """
+    common: set[str] | None = None
+    for method, records in datasets.items():
+        if not records:
+            continue
+        ids = {record["id"] for record in records if fits(method, record)}
+        common = ids if common is None else common & ids
+    return sorted(common or ())
+
+
+def restrict_to(
+    records: list[dict[str, Any]], selection: Mapping[str, Any], source: str | Path
+) -> list[dict[str, Any]]:
+    """`records` limited to the selection of `data/sft_records.json` (all when it is off)."""
+    if not selection.get("same_records"):
+        return records
+    ids = selection.get("ids")
+    if not isinstance(ids, list):
+        raise DataError(f"{source}: same_records is on but no list of ids is given")
+    keep = set(ids)
+    return [record for record in records if record["id"] in keep]

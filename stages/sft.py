@@ -22,12 +22,12 @@ from pathlib import Path
 
 from asap import not_run
 from asap.figures import plot_not_run
-from asap.io import DataError, read_jsonl, write_json
+from asap.io import DataError, read_json, read_jsonl, write_json
 from asap.methods import Method, get_method
 from asap.params import stage_params
 from asap.provenance import local_inputs, provenance
 from asap.sft import per_process_accumulation, plot_loss, train_sft
-from asap.sft_data import validate_sft_records
+from asap.sft_data import restrict_to, validate_sft_records
 
 SFT_DIR = Path("data/sft")
 MODELS_DIR = Path("models")
@@ -36,6 +36,7 @@ REPORTS_DIR = Path("reports/train")
 TIMINGS_DIR = REPORTS_DIR / "timings"
 FIGURES_DIR = Path("reports/figures")
 COMPRESSION_REPORTS = Path("reports/compression")
+SELECTION = Path("data/sft_records.json")  # the sft_records stage: which records to train on
 
 
 def relaunch_command(method: str, num_processes: int, config_file: str) -> list[str]:
@@ -90,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     if not records:
         return skip_not_run(method, dataset)
     validate_sft_records(records, dataset, method.name)
+    if params.get("same_records"):
+        if not SELECTION.exists():
+            raise DataError(f"sft.same_records is on but {SELECTION} is missing: run sft_records")
+        selected = restrict_to(records, read_json(SELECTION), SELECTION)
+        print(f"sft@{method.name}: {len(selected)} of {len(records)} records common to all")
+        records = selected
     run = train_sft(
         Path(params["model"]),
         records,

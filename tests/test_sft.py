@@ -29,7 +29,7 @@ from asap.sft import (
     tokenize_record,
     train_sft,
 )
-from asap.sft_data import sft_record, validate_sft_records
+from asap.sft_data import common_record_ids, restrict_to, sft_record, validate_sft_records
 
 # The user/assistant part of the DeepSeek-R1-Distill chat template (tool branches left out):
 # assistant content is cut to what follows </think>, and the generation prompt opens <think>.
@@ -399,3 +399,65 @@ def test_stage_writes_model_reports_and_figure(
     origin = report["provenance"]
     assert origin["stage"] == "sft@original" and origin["params"]["training"]["max_steps"] == 1
     assert set(origin["inputs"]) == {"data/sft/original.jsonl", base_model_dir.as_posix()}
+
+
+def test_common_record_ids_and_restriction() -> None:
+    datasets = {
+        "original": make_records(4),
+        "asap": [r for r in make_records(4, method="asap") if r["id"] != "p1"],  # dropped
+        "tokenskip": [],  # not run: takes no part
+    }
+    too_long = {("original", "p3")}
+    ids = common_record_ids(datasets, lambda m, r: (m, r["id"]) not in too_long)
+    assert ids == ["p0", "p2"]
+    assert restrict_to(datasets["original"], {"same_records": False}, "x") == datasets["original"]
+    kept = restrict_to(datasets["original"], {"same_records": True, "ids": ids}, "x")
+    assert [r["id"] for r in kept] == ["p0", "p2"]
+    with pytest.raises(DataError, match="x: same_records"):
+        restrict_to(datasets["original"], {"same_records": True}, "x")
+
+
+def test_sft_records_stage_writes_the_common_ids(
+    base_model_dir: Path, repo_root: Path, tmp_path: Path
+) -> None:
+    params = train_params()
+    params.update(model=str(base_model_dir), max_seq_length=400, same_records=True)
+    long_record = {**make_records(1)[0], "id": "p9", "cot": "word " * 1000}
+
+    def write(same: bool) -> None:
+        params["same_records"] = same
+        (tmp_path / "params.yaml").write_text(
+            yaml.safe_dump(
+                {"profile": "embedded", "methods": ["original", "asap", "tokenskip"]}
+                | {"embedded": {"sft": params}}
+            ),
+            encoding="utf-8",
+        )
+
+    write_jsonl(tmp_path / "data/sft/original.jsonl", [*make_records(3), long_record])
+    asap = [r for r in make_records(3, method="asap") if r["id"] != "p0"]
+    write_jsonl(tmp_path / "data/sft/asap.jsonl", [*asap, {**long_record, "method": "asap"}])
+    write_jsonl(tmp_path / "data/sft/tokenskip.jsonl", [])
+    env = {**os.environ, "PYTHONPATH": str(repo_root), "HF_HUB_OFFLINE": "1"}
+
+    def run() -> dict[str, Any]:
+        result = subprocess.run(
+            [sys.executable, "-m", "stages.sft_records"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return read_json(tmp_path / "data/sft_records.json")
+
+    write(True)
+    assert run() == {"same_records": True, "ids": ["p1", "p2"]}
+    report = read_json(tmp_path / "reports/sft_records.json")
+    assert report["methods"]["original"] == {"records": 4, "over_max_seq_length": 1}
+    write(False)
+    off = run()
+    write_jsonl(tmp_path / "data/sft/asap.jsonl", asap)
+    assert off == run() == {"same_records": False}  # the same bytes whatever the datasets hold
