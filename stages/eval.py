@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from asap import not_run
+from asap.base_model import resolve_model_dir
 from asap.benchmarks import BENCHMARKS
 from asap.evaluation import EvalSettings, Evaluator
 from asap.generation import (
@@ -47,7 +48,7 @@ def budgets_for(params: dict[str, Any], method: str, benchmark: str) -> list[int
 
 def model_dir_for(params: dict[str, Any], method: str) -> Path:
     if not get_method(method).finetuned:
-        return Path(params["base_model"])
+        return resolve_model_dir(params["base_model"])
     return Path(params["models_dir"]) / method
 
 

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from asap import not_run
+from asap.base_model import resolve_model_dir
 from asap.figures import plot_not_run
 from asap.io import DataError, read_json, read_jsonl, write_json
 from asap.methods import Method, get_method
@@ -97,15 +98,16 @@ def main(argv: list[str] | None = None) -> int:
         selected = restrict_to(records, read_json(SELECTION), SELECTION)
         print(f"sft@{method.name}: {len(selected)} of {len(records)} records common to all")
         records = selected
+    base = resolve_model_dir(params["model"])
     run = train_sft(
-        Path(params["model"]),
+        base,
         records,
         params,
         MODELS_DIR / method.name,
         CHECKPOINTS_DIR / method.name,
     )
     if run.is_main_process:
-        origin = provenance(f"sft@{method.name}", params, [dataset, *local_inputs(params["model"])])
+        origin = provenance(f"sft@{method.name}", params, [dataset, *local_inputs(base)])
         write_json(
             REPORTS_DIR / f"{method.name}.json",
             {"method": method.name, **run.report, "provenance": origin},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from asap.base_model import resolve_model_dir
 from asap.io import read_jsonl, write_json
 from asap.methods import get_method
 from asap.params import active_profile, load_params
@@ -49,7 +50,7 @@ def main() -> None:
 
     from asap.sft import end_of_turn, tokenize_record
 
-    tokenizer = AutoTokenizer.from_pretrained(sft["model"])
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(sft["model"]))
     closing, limit = end_of_turn(tokenizer), int(sft["max_seq_length"])
     lengths = {
         method: {r["id"]: len(tokenize_record(tokenizer, r, closing).input_ids) for r in records}
