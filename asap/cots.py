@@ -143,13 +143,18 @@ def normalise_records(
     source: str,
     limit: int | None = None,
     rule: CodeRule = CodeRule(),
+    limit_applies_to: str = "kept",
 ) -> tuple[list[dict[str, Any]], NormaliseReport]:
-    """Normalise rows in order, keeping at most `limit` accepted records."""
+    """Normalise rows in order: at most `limit` accepted records (`limit_applies_to: kept`), or
+    the accepted records among the first `limit` rows (`read`, as the authors' index range)."""
+    if limit_applies_to not in ("kept", "read"):
+        raise ValueError(f"limit_applies_to must be kept or read, got {limit_applies_to!r}")
     report = NormaliseReport()
     kept: list[dict[str, Any]] = []
     seen: set[str] = set()
     for position, raw in enumerate(rows):
-        if limit is not None and len(kept) >= limit:
+        counted = len(kept) if limit_applies_to == "kept" else report.read
+        if limit is not None and counted >= limit:
             break
         report.read += 1
         record_id = str(raw.get("id") or f"<row {position}>")

@@ -27,7 +27,11 @@ def main() -> None:
         code_block=params["train"].get("code_block", "last"),
     )
     records, report = normalise_records(
-        sources.iter_rows(train_spec), sources.describe(train_spec), params["train"]["limit"], rule
+        sources.iter_rows(train_spec),
+        sources.describe(train_spec),
+        params["train"]["limit"],
+        rule,
+        params["train"].get("limit_applies_to", "kept"),
     )
     write_jsonl(TRAIN_OUT, records)
 

@@ -145,3 +145,11 @@ def test_hub_loader_path_reads_local_files(repo_root):
     assert [r["cot"] for r in records] == [r["cot"] for r in normalise_records(local, RAW)[0]]
     with pytest.raises(DataError, match="needs 'path' or 'hub'"):
         sources.describe({"url": "x"})
+
+
+def test_limit_counts_kept_records_or_rows_read():
+    rows = [_row(id="1", generation="no think"), _row(id="2"), _row(id="3"), _row(id="4")]
+    kept, _ = normalise_records(rows, "test", limit=2)
+    assert [r["id"] for r in kept] == ["2", "3"]
+    kept, report = normalise_records(rows, "test", limit=2, limit_applies_to="read")
+    assert [r["id"] for r in kept] == ["2"] and report.read == 2
