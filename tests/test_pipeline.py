@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -41,10 +40,8 @@ def test_foundation_stages_reproduce_and_stay_cached(clone):
 
     status = _run(["dvc", "status", "data", "base_model"], clone)
     assert "up to date" in status.stdout
-    start = time.monotonic()
     again = _run(["dvc", "repro", "data", "base_model"], clone)
-    assert time.monotonic() - start < 5
-    assert "Running stage" not in again.stdout
+    assert "Running stage" not in again.stdout  # the time it takes: benchmarks/bench_noop_repro.py
 
 
 def test_malformed_raw_line_stops_the_stage_with_file_and_line(clone):
