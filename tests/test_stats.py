@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -58,6 +59,32 @@ def test_signed_rank_test_equals_scipy(zero_method, alternative):
         assert result["statistic"] == pytest.approx(t_plus)
     assert result["n_nontied"] == 35
     assert result["n_reference_higher"] + result["n_reference_lower"] == 35
+
+
+def test_exact_test_against_r_published_example():
+    # R's ?wilcox.test example (Hollander & Wolfe 1973, p. 29f: depression scale before/after):
+    #   wilcox.test(x, y, paired = TRUE, alternative = "greater")  ->  V = 40, p-value = 0.01953
+    # (exactly 10 / 2**9: ten of the 512 sign patterns reach V >= 40).
+    x = [1.83, 0.50, 1.62, 2.48, 1.68, 1.88, 1.55, 3.06, 1.30]
+    y = [0.878, 0.647, 0.598, 2.05, 1.06, 1.29, 1.06, 3.14, 1.29]
+    greater = signed_rank_test(x, y, params(alternative="greater", method="exact"))
+    assert greater["statistic"] == 40
+    assert greater["p_value"] == pytest.approx(10 / 512) and round(greater["p_value"], 5) == 0.01953
+    two_sided = signed_rank_test(x, y, params(method="exact"))
+    assert two_sided["statistic"] == 5  # min(V, 45 - V)
+    assert two_sided["p_value"] == pytest.approx(20 / 512)
+
+
+def test_normal_approximation_with_ties_by_the_textbook_formula():
+    # Differences with tied magnitudes: |d| ranks 1.5 1.5 3.5 3.5 5.5 5.5 7 8 9 10, so V = 48;
+    # mean n(n+1)/4 = 27.5, variance n(n+1)(2n+1)/24 - sum(t^3 - t)/48 = 96.25 - 18/48 (three
+    # pairs of ties), no continuity correction (scipy's default).
+    d = [1, 2, 2, 3, -3, 4, 5, 6, -1, 7]
+    z = (48 - 27.5) / math.sqrt(96.25 - 18 / 48)
+    expected = math.erfc(z / math.sqrt(2))  # two-sided: 2 * (1 - Phi(z)) = 0.0363
+    result = signed_rank_test(d, [0] * len(d), params(method="asymptotic"))
+    assert result["p_value"] == pytest.approx(expected, rel=1e-9)
+    assert round(expected, 4) == 0.0363
 
 
 def test_exact_p_value_by_hand():
