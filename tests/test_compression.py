@@ -305,6 +305,78 @@ def test_spirit_on_real_cot(scorer: Scorer, real_cots) -> None:
     assert max(removed) <= min(p for p, k in zip(perplexity, result["kept"], strict=True) if k)
 
 
+@pytest.fixture(scope="module")
+def plain_model(base_model_dir: Path) -> Any:
+    """The embedded model in float32 for a plain forward pass (the independent reference)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base_model_dir, dtype=torch.float32).eval()
+    return model, AutoTokenizer.from_pretrained(base_model_dir)
+
+
+def plain_logprobs(plain_model: Any, text: str) -> tuple[list[tuple[int, int]], list[float]]:
+    """Offsets of every token of `text` (special tokens added) and log p(token | before),
+    from one full-logits forward pass; the first token gets nan."""
+    import torch
+
+    model, tokenizer = plain_model
+    encoded = tokenizer(text, return_offsets_mapping=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(input_ids=encoded["input_ids"]).logits[0].float()
+    ids = encoded["input_ids"][0]
+    logprobs = torch.log_softmax(logits[:-1], dim=-1).gather(1, ids[1:, None])[:, 0]
+    offsets = [tuple(span) for span in encoded["offset_mapping"][0].tolist()]
+    return offsets, [math.nan, *logprobs.tolist()]
+
+
+def first_token_at(offsets: list[tuple[int, int]], char: int) -> int:
+    return next(i for i, (a, b) in enumerate(offsets) if b > char and b > a)
+
+
+def test_spirit_perplexity_equals_a_plain_pass_without_the_step(
+    base_model_dir: Path, plain_model: Any, real_cots
+) -> None:
+    exact = load_scorer(base_model_dir, dtype="float32", device="cpu", batch_size=1)
+    question = "Solve the problem."
+    steps = split_steps(cut(real_cots[2], slice(0, 5))["cot"])
+    perplexity, _ = step_perplexities(exact, question, steps, horizon=None)
+    prefix = question + "\n<think>\n"
+    for i, value in enumerate(perplexity):
+        text = prefix + join_steps([*steps[:i], *steps[i + 1 :]])
+        offsets, logprobs = plain_logprobs(plain_model, text)
+        first = first_token_at(offsets, len(prefix))
+        cot = logprobs[first:]
+        assert value == pytest.approx(math.exp(-sum(cot) / len(cot)), rel=1e-3), i
+
+
+def test_wo_coarse_surprisal_equals_a_plain_pass(
+    base_model_dir: Path, plain_model: Any, real_cots
+) -> None:
+    exact = load_scorer(base_model_dir, dtype="float32", device="cpu", batch_size=1)
+    record = {**cut(real_cots[1], slice(0, 8)), "question": "Solve the problem."}
+    steps = split_steps(record["cot"])
+    prefix = record["question"] + "\n<think>\n"
+    offsets, logprobs = plain_logprobs(plain_model, prefix + join_steps(steps))
+    starts = [len(prefix) + sum(len(s) + 2 for s in steps[:i]) for i in range(len(steps))]
+    expected = [-logprobs[first_token_at(offsets, c)] for c in starts]
+    budget = 300
+    (result,) = SurprisalOnly(exact, budget=budget).compress([record])
+    assert result["surprisal"] == pytest.approx(expected, rel=1e-3, abs=1e-3)
+    # the removed steps are the lowest-surprisal ones, and removing fewer would not fit
+    order = sorted(range(len(steps)), key=lambda i: expected[i])
+    removed = [i for i, keep in enumerate(result["kept"]) if not keep]
+    assert sorted(removed) == sorted(order[: len(removed)])
+    _, tokenizer = plain_model
+
+    def tokens(kept: list[int]) -> int:
+        text = join_steps([steps[i] for i in sorted(kept)])
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    kept = [i for i, keep in enumerate(result["kept"]) if keep]
+    assert tokens(kept) <= budget < tokens([*kept, order[len(removed) - 1]]) + 3
+
+
 def test_spirit_and_selective_context_edge_cases(scorer: Scorer, real_cots) -> None:
     record = real_cots[0]
     one_step = {**record, "cot": split_steps(record["cot"])[0]}
