@@ -175,3 +175,24 @@ def test_bad_records_name_the_record_and_reason(tmp_path: Path) -> None:
     write_jsonl(path, [{"id": "c", "question": "q", "cot": " \n\n "}])
     with pytest.raises(DataError, match=r"record 1 \(id 'c'\): empty cot"):
         load_cot_records(path)
+
+
+@pytest.mark.parametrize(
+    ("offsets", "chars", "expected"),
+    [
+        # BOS (empty span) never holds a character; "ab" + "\n\nc" merged across a boundary
+        ([(0, 0), (0, 2), (2, 5), (5, 6)], [0, 1, 2, 4, 5], [1, 1, 2, 2, 3]),
+        # special tokens in the middle (empty spans) are skipped
+        ([(0, 3), (3, 3), (3, 3), (3, 6)], [3, 5], [3, 3]),
+        # a multi-byte character split over two byte tokens: both carry its span; the first
+        # holds it
+        ([(0, 1), (1, 2), (1, 2), (2, 3)], [1, 2], [1, 3]),
+    ],
+)
+def test_tokens_at_chars_on_synthetic_offsets(offsets, chars, expected) -> None:
+    assert tokens_at_chars(offsets, chars) == expected
+
+
+def test_a_character_past_the_last_token_is_an_error() -> None:
+    with pytest.raises(ValueError, match="character 6 lies after the last token"):
+        tokens_at_chars([(0, 0), (0, 3), (3, 6)], [6])

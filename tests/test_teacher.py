@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from asap.teacher import Teacher, TeacherConfig, TeacherError, load_cached
+from asap.teacher import Teacher, TeacherConfig, TeacherError, fingerprint_model_dir, load_cached
 from tests.loopback import LoopbackServer
 
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -180,3 +180,24 @@ def test_map_stops_at_the_first_permanent_failure() -> None:
         with pytest.raises(TeacherError, match="HTTP 400"):
             teacher.map(teacher.complete, prompts)
         assert server.count < 10  # the remaining items were cancelled
+
+
+def test_the_cache_key_follows_the_served_model_fingerprint(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"hidden_size": 8}')
+    (model / "model.safetensors").write_bytes(b"weights-1")
+    first_salt = fingerprint_model_dir(model)
+    assert fingerprint_model_dir(model) == first_salt
+    (model / "model.safetensors").write_bytes(b"weights-2")  # retrained weights
+    second_salt = fingerprint_model_dir(model)
+    assert second_salt != first_salt
+    cache = tmp_path / "cache"
+    with LoopbackServer() as server:
+        config = TeacherConfig.from_params(
+            {"model": "loopback", "base_url": server.base_url, "max_retries": 0}
+        )
+        for salt in (first_salt, first_salt, second_salt):
+            with Teacher(config, cache, cache_salt=salt) as teacher:
+                teacher.complete(MESSAGES)
+        assert server.count == 2  # the same model is served from the cache, another one is not
