@@ -20,7 +20,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asap.compression import BUILDERS
+from asap.compression import BUILDERS, Models
 from asap.compression.ablations import SurprisalOnly, Unchanged
 from asap.compression.cache import RecordCache, code_fingerprint, run_cached
 from asap.compression.llmlingua2 import (
@@ -48,9 +48,10 @@ from asap.methods import METHODS, methods_of_stage
 from asap.params import load_params
 from asap.scoring import Scorer, load_scorer
 from asap.scoring_extra import score_variants
+from asap.sft import default_user_content
 from asap.steps import join_steps, split_steps
 from tests.real_data import train_records
-from tests.tiny_models import tiny_token_classifier
+from tests.tiny_models import keyed_token_classifier, tiny_token_classifier
 
 CODE_STEPS = slice(50, 64)  # record 842/A: prose, then code steps with indentation
 
@@ -606,3 +607,92 @@ def test_bad_input_record_is_named(workdir: Path, repo_root: Path, real_cots) ->
     done = run_stage(workdir, repo_root, "stages.compress", "original")
     assert done.returncode != 0
     assert f"record 2 (id {records[1]['id']!r}): empty cot" in done.stderr
+
+
+DIGIT_STEPS = [
+    "we have 12 apples and then buy 345 more of them at the market",
+    "so the total is 357 apples and after that we sell 2 to a friend",
+    "the rest stays in the box until we need them again next week",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule", ["wordpiece", "sentencepiece"])
+def test_classifier_methods_through_their_stage(
+    workdir: Path, repo_root: Path, tmp_path_factory, rule: str
+) -> None:
+    """LLMLingua-2 and TokenSkip enabled, with a classifier that keeps exactly the all-digit
+    words: the survivors, the achieved rate and TokenSkip's ratio marker are known exactly."""
+    classifier = keyed_token_classifier(
+        [*DIGIT_STEPS, *(" ".join(DIGIT_STEPS[::-1]) for _ in range(10))],
+        tmp_path_factory.mktemp("keyed"),
+        rule,
+    )
+    records = list(read_jsonl(workdir / "data/train/cots.jsonl"))[:2]
+    records = [{**r, "cot": join_steps(DIGIT_STEPS)} for r in records]
+    write_jsonl(workdir / "data/train/cots.jsonl", records)
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    baselines = params["embedded"]["baselines"]
+    for method in ("llmlingua2", "tokenskip"):
+        baselines[method].update(
+            enabled=True, classifier=str(classifier), granularity="cot", force_tokens=[]
+        )
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    survivors = "12 345 357 2"  # every all-digit word, in order; nothing else
+    for method in ("llmlingua2", "tokenskip"):
+        done = run_stage(workdir, repo_root, "stages.compress", method)
+        assert done.returncode == 0, done.stderr[-3000:]
+    lingua = list(read_jsonl(workdir / "data/sft/llmlingua2.jsonl"))
+    assert [r["cot"] for r in lingua] == [survivors, survivors]
+    skip = list(read_jsonl(workdir / "data/sft/tokenskip.jsonl"))
+    ratios = baselines["tokenskip"]["ratios"]
+    for record, out in zip(records, skip, strict=True):
+        ratio = tokenskip_ratio(record["id"], ratios, baselines["tokenskip"]["seed"])
+        assert out["tokenskip_ratio"] == ratio
+        assert out["cot"] == (record["cot"] if ratio == 1.0 else survivors)
+        marker = "" if ratio == 1.0 else f"\n\nCompression ratio: {ratio}"
+        assert out.get("prompt_suffix", "") == marker
+        assert default_user_content(out) == record["question"] + marker  # the SFT user turn
+    done = run_stage(workdir, repo_root, "stages.compression_report")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = read_json(workdir / "reports/compression.json")["methods"]["llmlingua2"]
+    from transformers import AutoTokenizer
+
+    scorer_tokenizer = AutoTokenizer.from_pretrained(
+        params["embedded"]["baselines"]["scorer"]["model"]
+    )
+
+    def tokens(text: str) -> int:
+        return len(scorer_tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    expected = tokens(survivors) / tokens(join_steps(DIGIT_STEPS))
+    assert summary["achieved_ratio"] == pytest.approx(expected, abs=1e-4)
+    assert summary["requested_ratio"] == 0.5
+
+
+@pytest.mark.slow
+def test_scorer_methods_through_their_stage(workdir: Path, repo_root: Path) -> None:
+    """Selective Context, SPIRIT and w/o coarse through `stages.compress` on two short real
+    records: the datasets equal the library's output on the same records."""
+    records = [cut(r, slice(0, 4)) for r in list(read_jsonl(workdir / "data/train/cots.jsonl"))[:2]]
+    write_jsonl(workdir / "data/train/cots.jsonl", records)
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    baselines = params["embedded"]["baselines"]
+    baselines["wo_coarse"]["budget"] = 120
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    models = Models(baselines["scorer"], "embedded.baselines.scorer")  # the stage's scorer
+    for method in ("selective_context", "spirit", "wo_coarse"):
+        done = run_stage(workdir, repo_root, "stages.compress", method)
+        assert done.returncode == 0, done.stderr[-3000:]
+        sft = list(read_jsonl(workdir / f"data/sft/{method}.jsonl"))
+        assert [(r["id"], r["question"], r["answer"]) for r in sft] == [
+            (r["id"], r["question"], r["answer"]) for r in records
+        ]
+        compressor = BUILDERS[method](baselines[method], models, method)
+        assert [r["cot"] for r in sft] == [c["cot"] for c in compressor.compress(records)]
+        assert all(
+            models.scorer().count_tokens(s["cot"]) < models.scorer().count_tokens(r["cot"])
+            for s, r in zip(sft, records, strict=True)
+        )
+        report = read_json(workdir / f"reports/compression/{method}.json")
+        assert report["status"] == "ok" and report["records"] == 2
