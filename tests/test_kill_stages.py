@@ -1,0 +1,189 @@
+"""SIGKILL in the middle of a long stage, then a rerun: no finished record is redone, nothing
+partial is accepted, and the outputs equal those of an uninterrupted run.
+
+Covers the coarse stage (a real teacher endpoint on 127.0.0.1 counting requests) and the
+per-record caches of `compress@spirit` and `compress@selective_context` (counting the records
+the rerun computes).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from asap.io import read_jsonl, write_jsonl
+from asap.params import load_params
+from asap.steps import join_steps, split_steps
+from tests.dvc_repos import tool_env
+from tests.loopback import LoopbackServer
+from tests.real_data import train_records
+
+pytestmark = pytest.mark.slow
+
+
+def start(workspace: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=workspace,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def finish(workspace: Path, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=workspace,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def kill_when(proc: subprocess.Popen, condition: Any, timeout_s: float = 600) -> None:
+    """SIGKILL the stage's process group as soon as `condition()` holds."""
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not condition():
+            assert proc.poll() is None, f"the stage ended before the kill: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, "the stage did not reach the kill point"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def cached_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*.json") if p.is_file())
+
+
+# -- coarse --------------------------------------------------------------------------------
+
+
+def coarse_workspace(path: Path, base_url: str) -> Path:
+    path.mkdir(parents=True)
+    teacher = {
+        "base_url": base_url,
+        "model": "loopback",
+        "api_key_env": None,
+        "top_p": 1.0,
+        "max_tokens": 32,
+        "concurrency": 1,
+        "timeout": 30,
+        "max_retries": 1,
+        "seed": 0,
+    }
+    coarse = {
+        "mode": "select",
+        "threshold": 0.6,
+        "autojunk": False,
+        "max_attempts": 2,
+        "temperature": 0.0,
+        "resample_temperature": 1.0,
+        "on_failure": "keep_original",
+        "accept_truncated": False,
+        "rewrite_output": "teacher",
+        "token_count_model": None,
+        "teacher": teacher,
+    }
+    params = {"profile": "embedded", "embedded": {"coarse": coarse}}
+    (path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    records = []
+    for copy in range(3):  # 12 records: the four real ones, three times under other ids
+        for record in train_records():
+            cut = join_steps(split_steps(record["cot"])[:4])
+            question = f"{record['question']}\n(copy {copy})"  # distinct requests
+            records.append(
+                {**record, "id": f"{record['id']}#{copy}", "question": question, "cot": cut}
+                | {"anchor": "A."}
+            )
+    write_jsonl(path / "data/anchor/cots.jsonl", records)
+    return path
+
+
+def test_coarse_killed_mid_run_redoes_no_finished_request(tmp_path: Path) -> None:
+    # The first try of every record is unparseable, the second keeps steps 1 and 3.
+    def respond(body: dict[str, Any]) -> str:
+        return "1, 3" if body["temperature"] > 0 else "no numbers here"
+
+    with LoopbackServer(responder=respond, delay_s=0.15) as server:
+        workspace = coarse_workspace(tmp_path / "killed", server.base_url)
+        cache = workspace / "data/cache/coarse"
+        proc = start(workspace, "stages.coarse")
+        kill_when(proc, lambda: len(cached_files(cache)) >= 9)
+        assert not (workspace / "data/coarse/cots.jsonl").exists()  # nothing partial
+        assert not (workspace / "reports/coarse.json").exists()
+        finished = len(cached_files(cache))
+        before = server.count
+        finish(workspace, "stages.coarse")
+        assert server.count - before == 24 - finished  # 12 records x 2 tries, minus the cached
+
+        straight = coarse_workspace(tmp_path / "straight", server.base_url)
+        finish(straight, "stages.coarse")
+    out = "data/coarse/cots.jsonl"
+    assert (workspace / out).read_bytes() == (straight / out).read_bytes()
+    records = list(read_jsonl(workspace / out))
+    assert len(records) == 12 and all(r["coarse_attempts"] == 2 for r in records)
+
+
+# -- compress@spirit, compress@selective_context -------------------------------------------
+
+
+def compress_workspace(path: Path, repo_root: Path, base_model_dir: Path) -> Path:
+    path.mkdir(parents=True)
+    params = load_params(repo_root / "params.yaml")
+    params["profile"] = "embedded"
+    baselines = params["embedded"]["baselines"]
+    baselines["scorer"]["model"] = str(base_model_dir)
+    baselines["spirit"].update(chunk_records=1, horizon=32)
+    baselines["selective_context"]["chunk_records"] = 1
+    (path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    records = [
+        {**r, "id": f"{r['id']}#{copy}", "cot": join_steps(split_steps(r["cot"])[:5])}
+        for copy in range(2)
+        for r in train_records()
+    ]
+    write_jsonl(path / "data/train/cots.jsonl", records)
+    return path
+
+
+@pytest.mark.parametrize("method", ["spirit", "selective_context"])
+def test_compress_killed_mid_run_resumes_from_its_cache(
+    tmp_path: Path, repo_root: Path, base_model_dir: Path, method: str
+) -> None:
+    workspace = compress_workspace(tmp_path / "killed", repo_root, base_model_dir)
+    cache = workspace / f"data/cache/compress/{method}"
+    proc = start(workspace, "stages.compress", method)
+    kill_when(proc, lambda: len(cached_files(cache)) >= 3)
+    assert not (workspace / f"data/sft/{method}.jsonl").exists()
+    finished = len(cached_files(cache))
+    assert 3 <= finished < 8
+    rerun = finish(workspace, "stages.compress", method)
+    computed = re.search(r"\((\d+) computed, (\d+) cached\)", rerun)
+    assert computed is not None, rerun
+    assert (int(computed[1]), int(computed[2])) == (8 - finished, finished)
+
+    straight = compress_workspace(tmp_path / "straight", repo_root, base_model_dir)
+    finish(straight, "stages.compress", method)
+    out = f"data/sft/{method}.jsonl"
+    assert (workspace / out).read_bytes() == (straight / out).read_bytes()
