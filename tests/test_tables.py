@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from asap import tables
-from asap.io import DataError, read_json, write_json
+from asap.io import DataError, read_json, read_jsonl, write_json
 from asap.stats import Summary
 from stages import stats as stage
 from tests.eval_fixtures import rows_for, write_cell
@@ -334,3 +334,21 @@ def test_pruning_report_feeds_the_compression_figure(workdir):
     write_json(workdir / "reports/pruning.json", report)
     with pytest.raises(DataError, match=r"pruning.json: stage 'coarse' lacks numeric"):
         stage.pruning_stages(Path("reports/pruning.json"))
+
+
+def test_table1_cells_are_recomputed_from_the_per_problem_results(workdir):
+    """A golden file can bless a wrong number; this cell is computed from the eval rows."""
+    stage.run(STATS_PARAMS, "embedded")
+    cell = workdir / "data/eval/original/humaneval/64"
+    results = list(read_jsonl(cell / "results.jsonl"))
+    latencies = {r["task_id"]: r["latency_s"] for r in read_jsonl(cell / "timings.jsonl")}
+    accuracy = 100 * sum(r["passed"] for r in results) / len(results)
+    tokens = sum(r["tokens"] for r in results) / len(results)
+    latency = sum(latencies[r["task_id"]] for r in results) / len(results)
+    row = next(
+        line
+        for line in (workdir / "reports/tables/table01.md").read_text().splitlines()
+        if line.startswith("| Original |")
+    )
+    he = [c.strip().strip("*") for c in row.split("|")[2:5]]
+    assert he == [f"{accuracy:.2f}", f"{tokens:.0f}", f"{latency:.2f}"]
