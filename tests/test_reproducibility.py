@@ -60,7 +60,9 @@ def test_data_report_carries_provenance(clones):
 
 
 def test_push_pull_verify_and_repro_pull(clones, tmp_path):
-    clone = clones[0]
+    # A copy of its own: the test damages outputs and the cache, and other tests share clones.
+    clone = tmp_path / "copy"
+    shutil.copytree(clones[0], clone, symlinks=True)
     lock = clone / "dvc.lock"
     remote = tmp_path / "remote"
     assert _verify(lock, *STAGES).returncode == 0  # the lock may hold stages not run here
