@@ -187,3 +187,55 @@ def test_compress_killed_mid_run_resumes_from_its_cache(
     finish(straight, "stages.compress", method)
     out = f"data/sft/{method}.jsonl"
     assert (workspace / out).read_bytes() == (straight / out).read_bytes()
+
+
+# -- sft -------------------------------------------------------------------------------------
+
+
+def sft_workspace(path: Path, base_model_dir: Path) -> Path:
+    from tests.test_sft import make_records, train_params
+
+    path.mkdir(parents=True)
+    params = train_params(max_steps=3, save_steps=1, save_total_limit=2)
+    params.update(model=str(base_model_dir), keep_checkpoints=False)
+    (path / "params.yaml").write_text(
+        yaml.safe_dump({"profile": "embedded", "embedded": {"sft": params}}), encoding="utf-8"
+    )
+    write_jsonl(path / "data/sft/original.jsonl", make_records(3))
+    return path
+
+
+def test_sft_killed_while_writing_a_checkpoint_resumes_to_the_same_weights(
+    tmp_path: Path, base_model_dir: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    from asap.io import read_json
+    from asap.sft import is_complete_checkpoint
+
+    workspace = sft_workspace(tmp_path / "killed", base_model_dir)
+    checkpoints = workspace / "data/checkpoints/sft/original"
+
+    def writing_second_checkpoint() -> bool:
+        second = checkpoints / "checkpoint-2"
+        return (
+            second.is_dir()
+            and any(second.iterdir())
+            and not is_complete_checkpoint(second)
+            and is_complete_checkpoint(checkpoints / "checkpoint-1")
+        )
+
+    proc = start(workspace, "stages.sft", "--method", "original")
+    kill_when(proc, writing_second_checkpoint)
+    assert not (workspace / "models/original").exists()  # no model from a killed run
+    finish(workspace, "stages.sft", "--method", "original")
+    timing = read_json(workspace / "reports/train/timings/original.json")
+    assert timing["resumed_from_step"] == 1  # the partial checkpoint-2 was not accepted
+    assert timing["steps_run_here"] == 2  # step 1 was not trained again
+
+    straight = sft_workspace(tmp_path / "straight", base_model_dir)
+    finish(straight, "stages.sft", "--method", "original")
+    killed = load_file(workspace / "models/original/model.safetensors")
+    clean = load_file(straight / "models/original/model.safetensors")
+    assert killed.keys() == clean.keys()
+    assert all(killed[k].equal(clean[k]) for k in clean)
