@@ -107,3 +107,19 @@ def test_generation_and_resume_without_regenerating(base_model_dir: Path, tmp_pa
     lost.write_text('{"key": "trunc')
     assert resumed.missing(problems, 8, cache) == 1
     assert resumed.missing(problems, 4, cache) == 2
+
+
+def test_left_padded_batch_equals_one_prompt_at_a_time(base_model_dir: Path) -> None:
+    """In float32, a batch of prompts of different lengths (left padding) decodes exactly as
+    each prompt alone: padding is masked and positions start at each prompt's first token."""
+    settings = GenerationSettings(dtype="float32", device="cpu", batch_size=3)
+    backend = load_backend(base_model_dir, settings)
+    prompts = [
+        build_prompt(backend.tokenizer, question_text(p))
+        for p in [*first("humaneval", 2), *first("leetcode", 1)]
+    ]
+    lengths = {len(backend.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts}
+    assert len(lengths) == 3  # padding really happens
+    batched = backend.generate(prompts, budget=12)
+    alone = [backend.generate([p], budget=12)[0] for p in prompts]
+    assert [(o.text, o.tokens) for o in batched] == [(o.text, o.tokens) for o in alone]

@@ -196,3 +196,22 @@ def test_tokens_at_chars_on_synthetic_offsets(offsets, chars, expected) -> None:
 def test_a_character_past_the_last_token_is_an_error() -> None:
     with pytest.raises(ValueError, match="character 6 lies after the last token"):
         tokens_at_chars([(0, 0), (0, 3), (3, 6)], [6])
+
+
+def test_chat_context_does_not_open_think_twice(base_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from asap.surprisal import scoring_prefix
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
+    plain, special = scoring_prefix("Q?", "chat", tokenizer)
+    assert plain.endswith("<think>\n") and plain.count("<think>") == 1 and not special
+    # A DeepSeek-R1-style template opens the thinking in its generation prompt itself.
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|User|>{{ m['content'] }}{% endfor %}"
+        "{% if add_generation_prompt %}<|Assistant|><think>\n{% endif %}"
+    )
+    opened, _ = scoring_prefix("Q?", "chat", tokenizer)
+    assert opened == "<|User|>Q?<|Assistant|><think>\n"
+    built = build_scoring_text("Q?", ["a", "b"], "chat", tokenizer)
+    assert built.text == opened + "a\n\nb" and built.step_starts == [len(opened), len(opened) + 3]
