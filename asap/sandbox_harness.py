@@ -35,8 +35,9 @@ import sys
 import time
 
 # ----------------------------------------------------------------------------------------------
-# Value codec: exact builtin types only, so a returned object cannot smuggle its own __eq__ into
-# the parent's comparison. Every JSON object in an encoded value is a tag.
+# Value codec: plain builtin values only (subclasses as the builtin value they hold), so a
+# returned object cannot smuggle its own __eq__ into the parent's comparison. Every JSON object
+# in an encoded value is a tag.
 
 INT_JSON_LIMIT = 1 << 63  # larger ints travel as hex: str(int) is capped at 4300 digits
 MAX_DEPTH = 100
@@ -437,28 +438,39 @@ def _scratch_filesystem(job):
 
 
 AUDIT_ARCH_X86_64, X32_SYSCALL_BIT = 0xC000003E, 0x40000000
-NR_SOCKET, NR_IO_URING_SETUP, AF_UNIX, EACCES = 41, 425, 1, 13
+NR_SOCKET, NR_CONNECT, NR_SOCKETPAIR, NR_IO_URING_SETUP = 41, 42, 53, 425
+SOCK_STREAM, SOCK_TYPE_MASK, EACCES = 1, 0xF, 13
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
-BPF_LD_ABS, BPF_JEQ, BPF_JGE, BPF_RET = 0x20, 0x15, 0x35, 0x06
+BPF_LD_ABS, BPF_JEQ, BPF_JGE, BPF_RET, BPF_AND_K = 0x20, 0x15, 0x35, 0x06, 0x54
 
 
 def _socket_filter(ctypes):
-    """seccomp program: socket() only for AF_UNIX, no io_uring, no x32 or i386 system calls.
+    """seccomp program: no socket() and no connect() at all, socketpair() for stream pairs
+    only, no io_uring, no x32 or i386 system calls.
 
-    It blocks every network (IP, vsock to the hypervisor, packet, netlink) even where there is
-    no network namespace. x86_64 only. Built once; returns (pointer, buffers...)."""
+    Without socket() a run cannot open any network (IP, vsock to the hypervisor, packet,
+    netlink) even where there is no network namespace, nor reach a Unix-domain socket of the
+    host that it can see (a socket file under a read-only mount, or an abstract name): a
+    connect() or sendto() to a path or name needs a socket from socket(2). socketpair(2)
+    creates two sockets connected to each other and to nothing else; it stays allowed for
+    SOCK_STREAM (asyncio, multiprocessing.Pipe) and is refused for datagram and seqpacket
+    pairs, whose sockets could still send to a named address. x86_64 only. Built once;
+    returns (pointer, buffers...)."""
     program = [  # (code, jump if true, jump if false, k); jumps are relative
         (BPF_LD_ABS, 0, 0, 4),  # 0: arch
-        (BPF_JEQ, 0, 7, AUDIT_ARCH_X86_64),  # 1: other ABI -> 9
+        (BPF_JEQ, 0, 10, AUDIT_ARCH_X86_64),  # 1: other ABI -> 12
         (BPF_LD_ABS, 0, 0, 0),  # 2: syscall number
-        (BPF_JGE, 5, 0, X32_SYSCALL_BIT),  # 3: x32 -> 9
-        (BPF_JEQ, 1, 0, NR_SOCKET),  # 4: socket -> 6
-        (BPF_JEQ, 3, 2, NR_IO_URING_SETUP),  # 5: io_uring -> 9, else -> 8
-        (BPF_LD_ABS, 0, 0, 16),  # 6: socket's domain (first argument, low word)
-        (BPF_JEQ, 0, 1, AF_UNIX),  # 7: AF_UNIX -> 8, else -> 9
-        (BPF_RET, 0, 0, SECCOMP_RET_ALLOW),  # 8
-        (BPF_RET, 0, 0, SECCOMP_RET_ERRNO | EACCES),  # 9
+        (BPF_JGE, 8, 0, X32_SYSCALL_BIT),  # 3: x32 -> 12
+        (BPF_JEQ, 7, 0, NR_SOCKET),  # 4: socket -> 12
+        (BPF_JEQ, 6, 0, NR_CONNECT),  # 5: connect -> 12
+        (BPF_JEQ, 5, 0, NR_IO_URING_SETUP),  # 6: io_uring -> 12
+        (BPF_JEQ, 0, 3, NR_SOCKETPAIR),  # 7: socketpair -> 8, else -> 11
+        (BPF_LD_ABS, 0, 0, 24),  # 8: socketpair's type (second argument, low word)
+        (BPF_AND_K, 0, 0, SOCK_TYPE_MASK),  # 9: without SOCK_CLOEXEC / SOCK_NONBLOCK
+        (BPF_JEQ, 0, 1, SOCK_STREAM),  # 10: stream -> 11, else -> 12
+        (BPF_RET, 0, 0, SECCOMP_RET_ALLOW),  # 11
+        (BPF_RET, 0, 0, SECCOMP_RET_ERRNO | EACCES),  # 12
     ]
 
     class SockFilter(ctypes.Structure):
