@@ -1,10 +1,7 @@
 """Scoring completions: code extraction, one runner per test type, parallel evaluation.
 
-Code extraction (`extract_code`), in order: the last ```python block after the last
-``</think>``; the last fenced block of any language after it; the last ```python block
-anywhere; the last fenced block anywhere; the raw text (after ``</think>`` if present) when it
-parses as Python; otherwise nothing (an empty program, which fails the tests). Only closed
-fences count, so code cut off by the token budget is not run.
+Code extraction (`extract_code`): a rule per profile, `first | last | entry_point` (see
+`asap.extraction`), with the raw text and a bare continuation of a code prompt as fallbacks.
 
 Programs (`solution_program`): HumanEval-style problems (code prompt, no starter code) run
 ``prompt + code`` so that the prompt's imports and helpers are defined and the model's
@@ -19,15 +16,18 @@ Test types (the problem schema is in `asap.benchmarks`):
               evaluated here and all calls run as one batch in the sandbox; otherwise the
               benchmark's ``check(candidate)`` runs here, in the trusted worker, and
               ``candidate`` forwards each call to the sandbox. Either way arguments and return
-              values cross as exact builtin types, so the assertions compare plain values.
+              values cross as plain builtin values (subclasses such as Counter, OrderedDict
+              or a namedtuple as the dict / tuple they hold), so the assertions compare plain
+              values and no returned object's own ``__eq__`` takes part.
   plus        HumanEval+: expected outputs come from running the reference solution on
               base_input + plus_input in the sandbox (cached by content hash); comparison as
               evalplus (exact, else ``allclose`` with ``atol`` / 1e-6 for floats, find_zero
               checked by |poly(x)| <= atol). One status per input, base first.
   stdin       each public test runs the program as __main__ in a fresh process; stdout is
               compared line by line as LiveCodeBench does (stripped lines, then decimals).
-  functional  ``Solution().<func_name>(*args)`` per public test, args and output JSON; the
-              result (tuples as lists) must equal the expected value.
+  functional  ``Solution().<func_name>(*args)`` per test, args and output JSON, or, as
+              lcb_runner does when the code has no ``class Solution``, the top-level
+              ``<func_name>(*args)``; the result (tuples as lists) must equal the expected value.
 
 Timeout policy: limits are CPU time (the process's own user + system time), which does not
 grow when the machine is loaded; wall time is only a backstop (``limits.wall_factor`` x CPU +
@@ -40,6 +40,10 @@ least ``plus_factor`` x the reference's total); after a timeout the remaining ca
 run are not run and count as timeout. A sample with any timeout is run once more
 (``retries``) and the second run counts, so a stall of the machine cannot fail a correct
 solution twice in a row.
+
+A reference solution that does not finish within ``reference_cpu_s`` makes its problem
+*invalid*: its samples are not run, their results say ``invalid`` with the reason, they count
+as not passed, and the stage's report lists them (the evaluation goes on).
 
 Known data issue: LiveCodeBench ``abc350_c`` has no public test upstream; a problem without
 tests cannot be passed (``passed`` needs at least one test).
@@ -63,6 +67,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asap.extraction import RULES, extract_code, is_code_prompt, parses
 from asap.io import DataError, read_json, write_json
 from asap.sandbox import (
     CaseOutcome,
@@ -104,48 +109,6 @@ KIND_STATUS = {
 # ----------------------------------------------------------------------------------------------
 # Code extraction and programs
 
-FENCE_RE = re.compile(r"```([^\n`]*)\n(.*?)```", re.DOTALL)
-PYTHON_TAGS = {"python", "py", "python3"}
-
-
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
-
-
-def _last_block(text: str, python_only: bool) -> str | None:
-    blocks = [
-        body
-        for tag, body in FENCE_RE.findall(text)
-        if not python_only or tag.strip().lower() in PYTHON_TAGS
-    ]
-    return blocks[-1] if blocks else None
-
-
-def extract_code(completion: str) -> tuple[str, str]:
-    """(code, how): how is answer_python, answer_block, python_block, block, raw or none."""
-    _, think_end, answer = completion.rpartition("</think>")
-    attempts: list[tuple[str, str, bool]] = []
-    if think_end:
-        attempts += [("answer_python", answer, True), ("answer_block", answer, False)]
-    attempts += [("python_block", completion, True), ("block", completion, False)]
-    for how, text, python_only in attempts:
-        block = _last_block(text, python_only)
-        if block is not None:
-            return block, how
-    raw = answer if think_end else completion
-    if raw.strip() and _parses(raw):
-        return raw, "raw"
-    return "", "none"
-
-
-def is_code_prompt(problem: Problem) -> bool:
-    """HumanEval-style: the question is the code to complete (no starter code)."""
-    return problem["test_type"] in ("check", "plus") and not problem.get("starter_code")
-
 
 def trusted_prefix(problem: Problem) -> str:
     """Benchmark code the tests rely on: setup code, and the prompt's helpers for code prompts."""
@@ -162,7 +125,7 @@ def solution_program(problem: Problem, code: str) -> str:
     if is_code_prompt(problem):
         prompt = problem["question"]
         candidates = [prompt + "\n\n" + code, code, prompt + code]
-        program = next((c for c in candidates if _parses(setup + "\n\n" + c)), candidates[0])
+        program = next((c for c in candidates if parses(setup + "\n\n" + c)), candidates[0])
         return (setup + "\n\n" + program) if setup else program
     return (setup + "\n\n" + code) if setup else code
 
@@ -473,6 +436,12 @@ def _functional_matches(outcome: CaseOutcome, expected: Any) -> bool:
     return value == expected
 
 
+def functional_entry(program: str, func_name: str) -> str:
+    """lcb_runner's rule: ``Solution().<func_name>`` when the code mentions ``class Solution``
+    (a text test, as lcb_runner's), else the module's top-level ``<func_name>``."""
+    return f"Solution().{func_name}" if "class Solution" in program else func_name
+
+
 def run_functional(sandbox: Sandbox, problem: Problem, program: str) -> list[str]:
     cases = problem["tests"]["cases"]
     cpu = sandbox.limits.case_cpu_s
@@ -487,7 +456,7 @@ def run_functional(sandbox: Sandbox, problem: Problem, program: str) -> list[str
         raise DataError(
             f"{problem['benchmark']} {problem['task_id']}: bad test case: {err}"
         ) from err
-    entry = f"Solution().{problem['tests']['func_name']}"
+    entry = functional_entry(program, problem["tests"]["func_name"])
     outcome = sandbox.run_calls(program, entry, calls)
     if not outcome.loaded:
         return [KIND_STATUS.get(outcome.load_kind, "runtime_error")] * len(cases)
@@ -518,13 +487,25 @@ def needs_reference(problem: Problem, settings: EvalSettings) -> bool:
     )
 
 
+def _invalid(problem: Problem, cpu_s: float, what: str) -> dict[str, Any]:
+    return {
+        "key": reference_key(problem),
+        "reference_cpu_s": cpu_s,
+        "invalid": f"the reference solution {what} within reference_cpu_s = {cpu_s:g} s",
+    }
+
+
 def compute_reference(sandbox: Sandbox, problem: Problem, cpu_s: float) -> dict[str, Any]:
-    """What the reference solution does under generous limits (DataError if it fails):
-    plus: its encoded output and CPU time per input; check: CPU time of the whole check."""
+    """What the reference solution does under generous limits:
+    plus: its encoded output and CPU time per input; check: CPU time of the whole check.
+    A reference that runs out of CPU time gives ``{"invalid": reason}`` (the problem cannot be
+    graded); one that fails otherwise raises DataError."""
     where = f"{problem['benchmark']} {problem['task_id']}"
     program = reference_program(problem)
     if problem["test_type"] == "check":
         status, used = check_status(sandbox, problem, program, cpu_s)
+        if status == "timeout":
+            return _invalid(problem, cpu_s, "does not finish its own check")
         if status != "passed":
             raise DataError(f"{where}: reference solution fails its own check: {status}")
         return {"key": reference_key(problem), "check_cpu_s": round(used, 6)}
@@ -533,9 +514,13 @@ def compute_reference(sandbox: Sandbox, problem: Problem, cpu_s: float) -> dict[
     calls = [(dumps_value(list(inp)), empty, cpu_s) for inp in inputs]
     budget = cpu_s * max(1, len(calls))
     outcome = sandbox.run_calls(program, problem["entry_point"], calls, budget_cpu_s=budget)
+    if not outcome.loaded and outcome.load_kind == "timeout":
+        return _invalid(problem, cpu_s, "does not load")
     if not outcome.loaded:
         raise DataError(f"{where}: reference does not load: {outcome.load_error}")
     for index, case in enumerate(outcome.cases):
+        if case.kind == "timeout":
+            return _invalid(problem, cpu_s, f"does not finish input {index}")
         if case.kind != "ok":
             raise DataError(f"{where}: reference {case.kind} on input {index}: {case.error}")
     return {
@@ -654,9 +639,11 @@ def _reference_task(problem: Problem) -> dict[str, Any]:
     return compute_reference(sandbox, problem, settings.reference_cpu_s)
 
 
-def _sample_task(job: tuple[Problem, str, dict[str, Any] | None]) -> tuple[list[str], str, str]:
-    problem, completion, reference = job
-    code, how = extract_code(completion)
+def _sample_task(
+    job: tuple[Problem, str, dict[str, Any] | None, str],
+) -> tuple[list[str], str, str]:
+    problem, completion, reference, rule = job
+    code, how = extract_code(completion, rule, problem)
     sandbox: Sandbox = _WORKER["sandbox"]
     statuses = evaluate_code(sandbox, problem, code, _WORKER["settings"], reference)
     return statuses, how, sandbox.isolation
@@ -666,10 +653,19 @@ class Evaluator:
     """A pool of `settings.workers` processes, each with its own sandbox uid slot.
 
     `reference_cache`: directory for reference data (HumanEval+ expected outputs, reference
-    CPU times), one JSON file per problem keyed by a content hash; reused when it matches."""
+    CPU times), one JSON file per problem keyed by a content hash; reused when it matches.
+    `extraction`: the code extraction rule (`asap.extraction.RULES`)."""
 
-    def __init__(self, settings: EvalSettings, reference_cache: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: EvalSettings,
+        reference_cache: str | Path | None = None,
+        extraction: str = "last",
+    ) -> None:
+        if extraction not in RULES:
+            raise DataError(f"eval extraction must be one of {RULES}, not {extraction!r}")
         self.settings = settings
+        self.extraction = extraction
         self.isolation = settings.isolation  # the level the workers use, once one reported
         self.reference_cache = Path(reference_cache) if reference_cache else None
         # Workers fork from a fresh server process that has imported this module once.
@@ -708,7 +704,10 @@ class Evaluator:
             path = self._cache_path(problem)
             if path is not None and path.exists():
                 cached = read_json(path)
-                if cached.get("key") == reference_key(problem):
+                stale = "invalid" in cached and (
+                    cached.get("reference_cpu_s") != self.settings.reference_cpu_s
+                )  # an invalid verdict holds only for the CPU limit it was found under
+                if cached.get("key") == reference_key(problem) and not stale:
                     found[task_id] = cached
                     continue
             todo[task_id] = problem
@@ -722,16 +721,31 @@ class Evaluator:
         return found
 
     def evaluate(self, jobs: Sequence[tuple[Problem, str]]) -> list[dict[str, Any]]:
-        """One result per (problem, completion): passed, statuses, extraction."""
+        """One result per (problem, completion): passed, statuses, extraction; plus
+        ``invalid`` (the reason, no test run) for a problem whose reference timed out."""
         references = self.references(problem for problem, _ in jobs)
-        tasks = [(p, c, references.get(p["task_id"])) for p, c in jobs]
+        invalid = {t: r["invalid"] for t, r in references.items() if "invalid" in r}
+        tasks = [
+            (p, c, references.get(p["task_id"]), self.extraction)
+            for p, c in jobs
+            if p["task_id"] not in invalid
+        ]
+        outcomes = iter(self.pool.map(_sample_task, tasks, chunksize=self._chunk(len(tasks))))
         results = []
-        outcomes = self.pool.map(_sample_task, tasks, chunksize=self._chunk(len(tasks)))
-        for (problem, _), (statuses, how, isolation) in zip(jobs, outcomes, strict=True):
+        for problem, completion in jobs:
+            task_id = problem["task_id"]
+            if task_id in invalid:
+                how = extract_code(completion, self.extraction, problem)[1]
+                results.append(
+                    {"task_id": task_id, "passed": False, "statuses": [], "extraction": how,
+                     "invalid": invalid[task_id]}
+                )  # fmt: skip
+                continue
+            statuses, how, isolation = next(outcomes)
             self.isolation = isolation
             results.append(
                 {
-                    "task_id": problem["task_id"],
+                    "task_id": task_id,
                     "passed": bool(statuses) and all(s == "passed" for s in statuses),
                     "statuses": statuses,
                     "extraction": how,

@@ -13,9 +13,12 @@ What holds, by isolation level (`detect_isolation` picks the strongest that work
 
 ``namespaces`` (running as root, e.g. CI and this project's machines; kernel namespaces set up
 with ``unshare(2)`` from the harness itself, no extra package):
-  * network: a network namespace whose only interface, loopback, is down (connect fails,
-    127.0.0.1 included), plus a seccomp filter that allows socket() for AF_UNIX only (no IP,
-    no vsock to the hypervisor, no packet or netlink sockets) and forbids io_uring;
+  * network and host sockets: a network namespace whose only interface, loopback, is down
+    (connect fails, 127.0.0.1 included; abstract Unix socket names of the host are out of
+    reach), plus a seccomp filter with no socket() and no connect() at all (no IP, no vsock
+    to the hypervisor, no packet or netlink sockets, and no Unix-domain socket of the host,
+    though its socket files are visible under the read-only mounts), socketpair() for
+    connected stream pairs only, and no io_uring;
   * files: in a private mount namespace every mount is remounted read-only (per mount point,
     never the filesystem itself), /tmp, /var/tmp and /dev/shm get a fresh size-capped tmpfs
     per run, the working directory is a new directory on it, and private ancestors of the
@@ -35,7 +38,7 @@ user namespace; the program keeps the caller's uid but loses every capability (b
 locked securebits, capset) so the read-only remounts hold; RLIMIT_NPROC counts per user
 namespace.
 ``process`` (no namespaces available): new session, the same resource limits, the seccomp
-filter (so still no network on x86_64), a fresh temporary directory as working directory, the
+filter (so still no network and no host socket on x86_64), a fresh temporary directory as working directory, the
 unprivileged uid when running as root (which then keeps CAP_DAC_READ_SEARCH so that an
 interpreter under a private home stays importable: it can read every file), the run's
 process group killed when it ends, and the subreaper sweep for processes that left it. What
@@ -45,9 +48,10 @@ reachable; RLIMIT_NPROC counts the user's other processes too (the harness adds 
 number). `detect_isolation` logs a warning when it falls back to it.
 
 Faking a pass is impossible at every level because the verdict never comes from the sandbox's
-exit status or from a flag it sets: return values cross the boundary only as exact builtin
-types (`sandbox_harness.dumps_value`; any other object, e.g. one whose ``__eq__`` is always
-true, is reported as unserializable), stdout is compared as text, and a run that stops early
+exit status or from a flag it sets: return values cross the boundary only as plain builtin
+values (`sandbox_harness.dumps_value`: a subclass of a builtin type, such as Counter or a
+namedtuple, as the value it holds, read through the builtin type's own methods; any other
+object, e.g. one whose ``__eq__`` is always true, is reported as unserializable), stdout is compared as text, and a run that stops early
 (``sys.exit(0)``, ``os._exit(0)``, a crash) simply lacks the results of its remaining cases.
 """
 

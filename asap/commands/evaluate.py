@@ -1,9 +1,16 @@
-"""`asap evaluate`: run samples against a benchmark's tests in the sandbox."""
+"""`asap evaluate`: run samples against a benchmark's tests in the sandbox.
+
+The sandbox limits, the code extraction rule and the reference cache come from the active
+profile's `eval` section of params.yaml, as in the `eval` stage, so that both give the same
+verdicts; `--workers`, `--isolation`, `--extraction` and `--reference-cache` override them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 from asap import sources
 from asap.benchmarks import BENCHMARKS, normalise_benchmark
@@ -23,29 +30,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--problems", help="benchmark JSONL (default: data/benchmarks/<benchmark>.jsonl)"
     )
     parser.add_argument(
-        "--workers", type=int, default=None, help="sandbox workers (default: one per core)"
+        "--workers", type=int, default=None, help="sandbox workers (default: params.yaml)"
     )
     parser.add_argument(
         "--isolation",
-        default="auto",
+        default=None,
         choices=("auto", "namespaces", "userns", "process"),
-        help="sandbox isolation level (default: the strongest available)",
+        help="sandbox isolation level (default: params.yaml)",
+    )
+    parser.add_argument(
+        "--extraction",
+        default=None,
+        choices=("first", "last", "entry_point"),
+        help="code extraction rule (default: params.yaml)",
     )
     parser.add_argument(
         "--reference-cache",
-        default=".cache/eval-reference",
-        help="directory for reference outputs and timings (default: %(default)s)",
+        default=None,
+        help="directory for reference outputs and timings (default: params.yaml)",
     )
+
+
+def settings_from(args: argparse.Namespace, params: dict[str, Any]) -> tuple[Any, str, str]:
+    """(EvalSettings, extraction rule, reference cache) of the `eval` params `params`, with the
+    command line's overrides."""
+    from asap.evaluation import EvalSettings
+
+    settings = EvalSettings.from_params(params["sandbox"])
+    overrides = {k: getattr(args, k) for k in ("workers", "isolation") if getattr(args, k)}
+    settings = dataclasses.replace(settings, **overrides)
+    extraction = args.extraction or params.get("extraction") or "last"
+    cache = args.reference_cache or params.get("reference_cache") or ".cache/eval-reference"
+    return settings, extraction, cache
 
 
 def run(args: argparse.Namespace) -> int:
-    from asap.evaluation import (
-        EvalSettings,
-        Evaluator,
-        index_problems,
-        match_samples,
-        worker_count,
-    )
+    from asap.evaluation import Evaluator, index_problems, match_samples
 
     problems_path = Path(args.problems or f"data/benchmarks/{args.benchmark}.jsonl")
     if problems_path.exists():
@@ -59,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"{problems_path}: no such benchmark file")
     samples = list(read_jsonl(args.samples))
     jobs = match_samples(problems, samples, args.samples)
-    settings = EvalSettings(workers=worker_count(args.workers), isolation=args.isolation)
-    with Evaluator(settings, reference_cache=args.reference_cache) as evaluator:
+    settings, extraction, cache = settings_from(args, stage_params("eval"))
+    with Evaluator(settings, reference_cache=cache, extraction=extraction) as evaluator:
         results = evaluator.evaluate(jobs)
     write_jsonl(
         args.output, ({**sample, **result} for sample, result in zip(samples, results, strict=True))
@@ -69,8 +89,11 @@ def run(args: argparse.Namespace) -> int:
     summary = {
         "benchmark": args.benchmark,
         "isolation": evaluator.isolation,
+        "extraction": extraction,
+        "limits": dataclasses.asdict(settings.limits),
         "n": len(results),
         "passed": passed,
+        "invalid": {r["task_id"]: r["invalid"] for r in results if "invalid" in r},
         "pass_at_1": 100.0 * passed / len(results) if results else 0.0,
     }
     print(dumps_stable(summary))
