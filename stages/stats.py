@@ -144,11 +144,17 @@ def main_outcomes(
     return outcomes
 
 
+def with_label(label: str | None, note: str | None) -> str | None:
+    """`note` after the run's label (what the run is), either one alone, or None."""
+    return " ".join(part for part in (label, note) if part) or None
+
+
 def budget_figures(
     lookup: Callable[[str, str, int], Summary | None],
     sweep_budgets: Mapping[str, list[int]],
     profile: str,
     log: InputLog,
+    label: str | None = None,
 ) -> list[Artifact]:
     """One figure per benchmark: Acc, Tok and Lat against budget (Figure 3 is LCB v4_v5)."""
     artifacts = []
@@ -173,7 +179,7 @@ def budget_figures(
             f"{name}: performance under different token budgets",
             series,
             {b: tables.budget_label(b) for b in budgets},
-            note,
+            with_label(label, note),
         )
         figure = "Figure 3: " if benchmark == "lcb_v4_v5" else ""
         caption = f"{figure}Acc, Tok and Lat against token budget on {name}"
@@ -236,7 +242,9 @@ def method_compression(path: Path) -> tuple[list[figures.MethodCompression], lis
     return done, not_run
 
 
-def compression_figure(params: Mapping[str, Any], profile: str, log: InputLog) -> Artifact:
+def compression_figure(
+    params: Mapping[str, Any], profile: str, log: InputLog, label: str | None = None
+) -> Artifact:
     pruning_file = Path(params["pruning_report"])
     compression_file = Path(params["compression_report"])
     log.read(pruning_file)
@@ -249,7 +257,9 @@ def compression_figure(params: Mapping[str, Any], profile: str, log: InputLog) -
         methods,
         f"{pruning_file.as_posix()} not present in profile {profile}",
         f"{compression_file.as_posix()} not present in profile {profile}",
-        f"not run in profile {profile}: " + ", ".join(not_run) if not_run else None,
+        with_label(
+            label, f"not run in profile {profile}: " + ", ".join(not_run) if not_run else None
+        ),
     )
     caption = "Compression: ASAP tokens per sample per stage, ratio per method"
     return Artifact([path.as_posix()], caption, log.take())
@@ -268,6 +278,7 @@ def index_markdown(
         "a table marks a cell whose inputs were not produced in this profile; each table's notes",
         "name them.",
         "",
+        *([f"**What this run is.** {params['run_label']}", ""] if params.get("run_label") else []),
         f"- git commit: `{git['commit']}`{modified}",
         f"- profile: `{profile}`",
         f"- params `{profile}.stats`:",
@@ -340,7 +351,10 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
     )
     built = [(build(), log.take()) for build in builders]
     built.append((tables.wilcoxon_table(report), wilcoxon_inputs))
+    label = params.get("run_label")
     for table, inputs in sorted(built, key=lambda item: item[0].key):
+        if label:
+            table.notes.insert(0, label)
         files = []
         for suffix, render in ((".md", tables.to_markdown), (".tex", tables.to_latex)):
             path = TABLES_DIR / f"{table.key}{suffix}"
@@ -348,8 +362,10 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
             files.append(path.as_posix())
         artifacts.append(Artifact(files, table.caption, inputs))
 
-    artifacts += budget_figures(summary_lookup(reports_root, log), sweep_budgets, profile, log)
-    artifacts.append(compression_figure(params, profile, log))
+    artifacts += budget_figures(
+        summary_lookup(reports_root, log), sweep_budgets, profile, log, label
+    )
+    artifacts.append(compression_figure(params, profile, log, label))
     write_text_atomic(INDEX, index_markdown(profile, params, artifacts, git_state()))
     return report
 

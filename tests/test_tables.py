@@ -352,3 +352,15 @@ def test_table1_cells_are_recomputed_from_the_per_problem_results(workdir):
     )
     he = [c.strip().strip("*") for c in row.split("|")[2:5]]
     assert he == [f"{accuracy:.2f}", f"{tokens:.0f}", f"{latency:.2f}"]
+
+
+def test_the_run_label_is_in_every_table_and_the_index(workdir):
+    label = "Embedded profile: a tiny run; not the paper's results."
+    stage.run({**STATS_PARAMS, "run_label": label}, "embedded")
+    tables_dir = workdir / "reports/tables"
+    written = sorted(tables_dir.glob("*.md"))
+    assert written and all(label in path.read_text() for path in written)
+    assert all(label in path.read_text() for path in tables_dir.glob("*.tex"))
+    assert f"**What this run is.** {label}" in (workdir / "reports/README.md").read_text()
+    stage.run(STATS_PARAMS, "paper")  # no label: nothing of the kind
+    assert not any(label in path.read_text() for path in tables_dir.glob("*.md"))
