@@ -6,6 +6,7 @@ Problem record (one JSON object per line of `data/benchmarks/<name>.jsonl`)::
     benchmark     str        registry name
     source        str        where the rows came from
     question      str        the problem as shown to the model (HumanEval: the code prompt)
+    description   str|None   LeetCode: the problem statement alone (`problem_description`)
     entry_point   str|None   function (or `Solution().method`) the tests call
     starter_code  str|None   code the answer must complete (LeetCode-style class stubs)
     setup_code    str        code prepended to the solution before the tests (imports)
@@ -52,7 +53,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def _problem(**fields: Any) -> Problem:
     base: Problem = dict.fromkeys(
-        ("entry_point", "starter_code", "reference", "date", "release", "difficulty")
+        ("description", "entry_point", "starter_code", "reference", "date", "release", "difficulty")
     )
     base["setup_code"] = ""
     base.update(fields)
@@ -91,6 +92,7 @@ def leetcode_problem(row: Row) -> Problem:
     return _problem(
         task_id=row["task_id"],
         question=row["query"],
+        description=row["problem_description"],
         entry_point=row["entry_point"],
         starter_code=row["starter_code"],
         setup_code=row["prompt"],

@@ -3,10 +3,13 @@
 Prompts follow the paper's setup: the question is the user turn of the model's chat template
 (`add_generation_prompt=True`), and ``<think>\\n`` opens the assistant turn unless the template
 already does (the DeepSeek-R1 templates do). The SFT data use the same layout, so a fine-tuned
-model sees at inference exactly the prefix it was trained on. Question wording per problem:
-HumanEval-style code prompts get an instruction to complete the function; LiveCodeBench
-problems get LiveCodeBench's own format (statement, then starter code or stdin/stdout
-instructions); LeetCodeDataset's ``question`` already is in that format and is used verbatim.
+model sees at inference exactly the prefix it was trained on. Question wording: one template
+file per problem family (HumanEval-style code prompts, LeetCode, LiveCodeBench stdin and
+functional problems), named by `eval.prompts` in params.yaml (see `question_text`). The
+embedded profile's files hold the built-in wording (`DEFAULT_TEMPLATES`); the paper profile's
+carry the authors' instructions (HumanEval: continue the given function without changing it,
+return the whole function in a code block; LeetCode: the description, then the starter code
+to build on, code between delimiters) and lcb_runner's question template for DeepSeek-R1.
 
 Backends: ``transformers`` (CPU or GPU) decodes greedily in batches with left padding and the
 token budget as ``max_new_tokens``; ``vllm`` (GPU, optional extra, imported lazily) uses
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,41 +46,105 @@ from asap.io import DataError, dumps_stable, read_json, sha256_file, write_json
 
 THINK_OPEN = "<think>\n"
 
-HUMANEVAL_INSTRUCTION = (
-    "Complete the following Python function. Write the whole function, with the imports it "
-    "needs, in a single ```python code block.\n\n```python\n{prompt}\n```\n"
-)
+# Prompt templates, one per problem family (`eval.prompts` in params.yaml names a file for
+# each; `load_templates` reads them). A template is the user turn with placeholders:
+#   {question}          the problem's question verbatim (HumanEval: the code prompt; LeetCode:
+#                       LeetCodeDataset's `query`; LiveCodeBench: the statement)
+#   {question_trimmed}  the same without leading and trailing line breaks
+#   {description}       LeetCodeDataset's problem description alone (`problem_description`)
+#   {starter_code}      the starter code (LeetCode, LiveCodeBench functional problems)
+# The built-in defaults below are the embedded profile's files.
+FAMILIES = ("humaneval", "leetcode", "lcb_stdin", "lcb_functional")
+PLACEHOLDERS = ("question", "question_trimmed", "description", "starter_code")
+PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
+
 LCB_SYSTEM = (
     "You are an expert Python programmer. You will be given a question (problem "
     "specification) and will generate a correct Python program that matches the "
     "specification and passes all tests."
 )
-LCB_STARTER = (
-    "### Format: You will use the following starter code to write the solution to the problem "
-    "and enclose your code within delimiters.\n```python\n{starter}\n```\n\n"
-)
-LCB_STDIN = (
-    "### Format: Read the inputs from stdin solve the problem and write the answer to stdout "
-    "(do not directly test on the sample inputs). Enclose your code within delimiters as "
-    "follows. Ensure that when the python program runs, it reads the inputs, runs the algorithm "
-    "and writes output to STDOUT.\n```python\n# YOUR CODE HERE\n```\n\n"
-)
-LCB_ANSWER = "### Answer: (use the provided format with backticks)\n\n"
+DEFAULT_TEMPLATES = {
+    "humaneval": (
+        "Complete the following Python function. Write the whole function, with the imports it "
+        "needs, in a single ```python code block.\n\n```python\n{question_trimmed}\n```\n"
+    ),
+    "leetcode": "{question}",
+    "lcb_functional": (
+        LCB_SYSTEM + "\n\n### Question:\n{question}\n\n"
+        "### Format: You will use the following starter code to write the solution to the "
+        "problem and enclose your code within delimiters.\n```python\n{starter_code}\n```\n\n"
+        "### Answer: (use the provided format with backticks)\n\n"
+    ),
+    "lcb_stdin": (
+        LCB_SYSTEM + "\n\n### Question:\n{question}\n\n"
+        "### Format: Read the inputs from stdin solve the problem and write the answer to stdout "
+        "(do not directly test on the sample inputs). Enclose your code within delimiters as "
+        "follows. Ensure that when the python program runs, it reads the inputs, runs the "
+        "algorithm and writes output to STDOUT.\n```python\n# YOUR CODE HERE\n```\n\n"
+        "### Answer: (use the provided format with backticks)\n\n"
+    ),
+}
 
 
-def question_text(problem: dict[str, Any]) -> str:
-    """The user turn for a benchmark problem (see the module docstring)."""
+def check_template(text: str, where: str) -> str:
+    """`text` if it is a usable template; DataError naming `where` otherwise."""
+    unknown = sorted(set(PLACEHOLDER_RE.findall(text)) - set(PLACEHOLDERS))
+    if unknown:
+        raise DataError(f"{where}: unknown placeholders {unknown}; known: {list(PLACEHOLDERS)}")
+    if not {"question", "question_trimmed", "description"} & set(PLACEHOLDER_RE.findall(text)):
+        raise DataError(f"{where}: the template never places the problem ({{question}}, "
+                        "{question_trimmed} or {description})")  # fmt: skip
+    return text
+
+
+def load_templates(paths: dict[str, str | Path]) -> dict[str, str]:
+    """Template text per family from `eval.prompts` (family -> file). A file's single final
+    line break is not part of the template (so that a file may end as text files do)."""
+    unknown = sorted(set(paths) - set(FAMILIES))
+    if unknown:
+        raise DataError(f"eval.prompts: unknown families {unknown}; known: {list(FAMILIES)}")
+    missing = sorted(set(FAMILIES) - set(paths))
+    if missing:
+        raise DataError(f"eval.prompts: no template for {missing}")
+    templates = {}
+    for family, path in paths.items():
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as err:
+            raise DataError(f"eval.prompts.{family}: cannot read {path}: {err}") from err
+        text = text[:-1] if text.endswith("\n") else text
+        templates[family] = check_template(text, f"eval.prompts.{family} ({path})")
+    return templates
+
+
+def family(problem: dict[str, Any]) -> str:
     test_type = problem["test_type"]
     if test_type in ("stdin", "functional"):
-        fmt = (
-            LCB_STARTER.format(starter=problem["starter_code"])
-            if problem.get("starter_code")
-            else LCB_STDIN
-        )
-        return f"{LCB_SYSTEM}\n\n### Question:\n{problem['question']}\n\n{fmt}{LCB_ANSWER}"
-    if not problem.get("starter_code"):  # HumanEval-style: the question is the code prompt
-        return HUMANEVAL_INSTRUCTION.format(prompt=problem["question"].strip("\n"))
-    return problem["question"]
+        return "lcb_functional" if problem.get("starter_code") else "lcb_stdin"
+    return "leetcode" if problem.get("starter_code") else "humaneval"
+
+
+def question_text(problem: dict[str, Any], templates: dict[str, str] | None = None) -> str:
+    """The user turn for a benchmark problem: its family's template, filled in."""
+    name = family(problem)
+    template = (templates or DEFAULT_TEMPLATES)[name]
+    values = {
+        "question": problem["question"],
+        "question_trimmed": problem["question"].strip("\n"),
+        "starter_code": problem.get("starter_code") or "",
+        "description": problem.get("description"),
+    }
+
+    def fill(match: re.Match[str]) -> str:
+        value = values[match.group(1)]
+        if value is None:
+            raise DataError(
+                f"{problem.get('benchmark')} {problem['task_id']}: the {name} template needs "
+                f"{{{match.group(1)}}}, which the problem record lacks (rerun the data stage)"
+            )
+        return value
+
+    return PLACEHOLDER_RE.sub(fill, template)
 
 
 def build_prompt(tokenizer: Any, question: str) -> str:
@@ -102,6 +170,7 @@ class GenerationSettings:
     max_model_len: int | None = None  # vllm: context length (prompt + budget)
     seed: int = 0
     prompt_suffix: str = ""  # appended to every question (e.g. a TokenSkip ratio hint)
+    templates: dict[str, str] | None = None  # family -> template text (None: the defaults)
     extra: dict[str, Any] = field(default_factory=dict)  # more engine arguments for vllm
 
     @classmethod
@@ -377,7 +446,8 @@ class Generator:
     def jobs(self, problems: Sequence[dict[str, Any]], budget: int) -> list[Job]:
         jobs = []
         for problem in problems:
-            question = question_text(problem) + self.settings.prompt_suffix
+            question = question_text(problem, self.settings.templates)
+            question += self.settings.prompt_suffix
             prompt = build_prompt(self.tokenizer, question)
             key = cache_key(self.fingerprint, prompt, budget, self.settings)
             length = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])

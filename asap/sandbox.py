@@ -38,9 +38,10 @@ user namespace; the program keeps the caller's uid but loses every capability (b
 locked securebits, capset) so the read-only remounts hold; RLIMIT_NPROC counts per user
 namespace.
 ``process`` (no namespaces available): new session, the same resource limits, the seccomp
-filter (so still no network and no host socket on x86_64), a fresh temporary directory as working directory, the
-unprivileged uid when running as root (which then keeps CAP_DAC_READ_SEARCH so that an
-interpreter under a private home stays importable: it can read every file), the run's
+filter (so still no network and no host socket on x86_64), a fresh temporary directory as
+working directory, the unprivileged uid when running as root (which then keeps
+CAP_DAC_READ_SEARCH so that an interpreter under a private home stays importable: it can read
+every file), the run's
 process group killed when it ends, and the subreaper sweep for processes that left it. What
 does NOT hold here: files writable by that uid (e.g. new files in /tmp, or, when not root,
 everything the calling user can write) can be changed; without x86_64 seccomp the network is
@@ -51,8 +52,9 @@ Faking a pass is impossible at every level because the verdict never comes from 
 exit status or from a flag it sets: return values cross the boundary only as plain builtin
 values (`sandbox_harness.dumps_value`: a subclass of a builtin type, such as Counter or a
 namedtuple, as the value it holds, read through the builtin type's own methods; any other
-object, e.g. one whose ``__eq__`` is always true, is reported as unserializable), stdout is compared as text, and a run that stops early
-(``sys.exit(0)``, ``os._exit(0)``, a crash) simply lacks the results of its remaining cases.
+object, e.g. one whose ``__eq__`` is always true, is reported as unserializable), stdout is
+compared as text, and a run that stops early (``sys.exit(0)``, ``os._exit(0)``, a crash)
+simply lacks the results of its remaining cases.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from asap.generation import (
     GenerationSettings,
     Generator,
     fill_data_parallel,
+    load_templates,
 )
 from asap.io import DataError, read_jsonl, write_json, write_jsonl
 from asap.methods import get_method
@@ -107,7 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     budgets = budgets_for(params, method, benchmark)
     suffixes = params.get("prompt_suffix") or {}
     settings = GenerationSettings.from_params(
-        {**params["generation"], "prompt_suffix": suffixes.get(method, "")}
+        {
+            **params["generation"],
+            "prompt_suffix": suffixes.get(method, ""),
+            "templates": load_templates(params["prompts"]),
+        }
     )
 
     cell = Path(params["output_dir"]) / method / benchmark

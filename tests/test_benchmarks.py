@@ -14,6 +14,7 @@ FIELDS = {
     "benchmark",
     "source",
     "question",
+    "description",
     "entry_point",
     "starter_code",
     "setup_code",

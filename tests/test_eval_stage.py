@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,7 @@ def test_stage_writes_cells_with_provenance_and_reuses_generations(
         yaml.safe_dump({"profile": "embedded", "embedded": {"eval": section}}), encoding="utf-8"
     )
     write_jsonl(tmp_path / "data/benchmarks/humaneval.jsonl", benchmark_problems("humaneval"))
+    shutil.copytree(repo_root / "configs/prompts", tmp_path / "configs/prompts")
     command = [sys.executable, "-m", "stages.eval", "--method", "zero_shot"]
     env = {**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"}
 

@@ -39,6 +39,7 @@ def test_question_wording_per_benchmark() -> None:
     assert functional["starter_code"] in text and "starter code" in text
     leetcode = first("leetcode")[0]
     assert question_text(leetcode) == leetcode["question"]
+    assert leetcode["description"] in leetcode["question"]  # the query holds the description
 
 
 def test_prompt_opens_the_think_block_once(base_model_dir: Path) -> None:
@@ -123,3 +124,75 @@ def test_left_padded_batch_equals_one_prompt_at_a_time(base_model_dir: Path) -> 
     batched = backend.generate(prompts, budget=12)
     alone = [backend.generate([p], budget=12)[0] for p in prompts]
     assert [(o.text, o.tokens) for o in batched] == [(o.text, o.tokens) for o in alone]
+
+
+def _eval_params(profile: str) -> dict:
+    from asap.params import load_params
+
+    return load_params(REPO / "params.yaml")[profile]
+
+
+def _templates(profile: str) -> dict[str, str]:
+    from asap.generation import load_templates
+
+    prompts = _eval_params(profile)["eval"]["prompts"]
+    return load_templates({family: REPO / path for family, path in prompts.items()})
+
+
+def test_embedded_prompt_files_keep_the_built_in_wording() -> None:
+    from asap.generation import DEFAULT_TEMPLATES
+
+    assert _templates("embedded") == DEFAULT_TEMPLATES
+
+
+def test_paper_prompts_follow_the_authors_and_lcb_runner() -> None:
+    templates = _templates("paper")
+    humaneval = first("humaneval")[0]
+    text = question_text(humaneval, templates)
+    assert "competitive programming problem" in text
+    assert text.endswith(f"```python\n{humaneval['question']}\n```")  # the prompt verbatim
+    leetcode = first("leetcode")[0]
+    text = question_text(leetcode, templates)
+    assert leetcode["description"] in text and leetcode["question"] not in text
+    assert text.endswith(f"```python\n{leetcode['starter_code']}\n```")
+    stdin = next(p for p in first("lcb_v1_v3", 50) if p["test_type"] == "stdin")
+    text = question_text(stdin, templates)
+    assert text.startswith("You will be given a question (problem specification)")
+    assert f"Question: {stdin['question']}\n\n" in text and "Read the inputs from stdin" in text
+    assert text.endswith("```python\n# YOUR CODE HERE\n```\n\n")
+    functional = next(p for p in first("lcb_v1_v3", 50) if p["test_type"] == "functional")
+    text = question_text(functional, templates)
+    assert text.endswith(f"```python\n{functional['starter_code']}\n```\n\n")
+
+
+def test_tokenskip_is_evaluated_with_its_training_marker() -> None:
+    from asap.compression.llmlingua2 import tokenskip_suffix
+
+    for profile in ("embedded", "paper"):
+        params = _eval_params(profile)
+        marker = params["baselines"]["tokenskip"]["prompt_suffix"]
+        assert params["eval"]["prompt_suffix"]["tokenskip"] == tokenskip_suffix(0.5, marker)
+
+
+def test_bad_templates_are_refused(tmp_path: Path) -> None:
+    from asap.generation import DEFAULT_TEMPLATES, load_templates
+    from asap.io import DataError
+
+    paths = {}
+    for family, text in DEFAULT_TEMPLATES.items():
+        paths[family] = tmp_path / f"{family}.txt"
+        paths[family].write_text(text + "\n")  # the final line break is not template
+    assert load_templates(paths) == DEFAULT_TEMPLATES
+    paths["leetcode"].write_text("Solve {problem}\n")
+    with pytest.raises(DataError, match=r"leetcode.*unknown placeholders \['problem'\]"):
+        load_templates(paths)
+    paths["leetcode"].write_text("Solve it.\n")
+    with pytest.raises(DataError, match="never places the problem"):
+        load_templates(paths)
+    with pytest.raises(DataError, match="cannot read"):
+        load_templates({**paths, "leetcode": tmp_path / "missing.txt"})
+    with pytest.raises(DataError, match="no template for"):
+        load_templates({"humaneval": paths["humaneval"]})
+    old_record = {k: v for k, v in first("leetcode")[0].items() if k != "description"}
+    with pytest.raises(DataError, match="description"):
+        question_text(old_record, _templates("paper"))
