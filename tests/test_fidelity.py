@@ -63,7 +63,7 @@ ROWS = ledger_rows()
 
 
 def test_the_ledger_has_a_row_per_setting() -> None:
-    assert len(ROWS) >= 38
+    assert len(ROWS) >= 46
     settings = [row[0] for row in ROWS]
     assert len(set(settings)) == len(settings), "a setting appears twice"
     for row in ROWS:
