@@ -15,8 +15,10 @@ Problem record (one JSON object per line of `data/benchmarks/<name>.jsonl`)::
     tests         dict       by test_type:
                                check:      {"check": program defining check(candidate)}
                                plus:       {"check", "base_input", "plus_input", "atol", "contract"}
-                               stdin:      {"cases": [{"input", "output"}]}
-                               functional: {"cases": [{"input", "output"}], "func_name"}
+                               stdin:      {"cases": [{"input", "output"}], "sets"}
+                               functional: {"cases": [{"input", "output"}], "sets", "func_name"}
+                             sets: the test sets the cases come from, ["public"] (the committed
+                             slice) or ["public", "private"] (the hub's release files)
     date          str|None   contest / release date (ISO)
     release       str|None   benchmark release the problem belongs to
     difficulty    str|None
@@ -106,9 +108,16 @@ def leetcode_problem(row: Row) -> Problem:
 
 def _lcb_problem(row: Row) -> Problem:
     cases = _as_list(row.get("public_test_cases"))
+    sets = ["public"]
+    if "private_test_cases" in row:  # decoded by asap.lcb_release (hub release files)
+        cases += list(row["private_test_cases"])
+        sets.append("private")
     starter = row.get("starter_code") or ""
     functional = bool(starter.strip())
-    tests: dict[str, Any] = {"cases": [{"input": c["input"], "output": c["output"]} for c in cases]}
+    tests: dict[str, Any] = {
+        "cases": [{"input": c["input"], "output": c["output"]} for c in cases],
+        "sets": sets,
+    }
     if functional:
         match = METHOD_RE.search(starter)
         if match is None:

@@ -760,6 +760,22 @@ def safe_name(task_id: str) -> str:
     return f"{cleaned[:80]}-{hashlib.sha256(task_id.encode()).hexdigest()[:8]}"
 
 
+def which_tests(problems: Iterable[Problem]) -> str:
+    """Which tests a benchmark's problems carry: "public+private" (LiveCodeBench from the hub's
+    release files), "public" (LiveCodeBench's committed slice: public tests only, so Pass@1
+    is optimistic) or "benchmark" (the benchmark's own tests, HumanEval(+) and LeetCode)."""
+    kinds = set()
+    for problem in problems:
+        if problem["test_type"] in ("stdin", "functional"):
+            sets = problem["tests"].get("sets") or ["public"]
+            kinds.add("public+private" if "private" in sets else "public")
+        else:
+            kinds.add("benchmark")
+    if len(kinds) > 1:
+        return "mixed: " + ", ".join(sorted(kinds))
+    return kinds.pop() if kinds else "none"
+
+
 def index_problems(problems: Iterable[Problem], source: str) -> dict[str, Problem]:
     indexed: dict[str, Problem] = {}
     for problem in problems:

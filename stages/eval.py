@@ -22,7 +22,7 @@ from typing import Any
 from asap import not_run
 from asap.base_model import resolve_model_dir
 from asap.benchmarks import BENCHMARKS
-from asap.evaluation import EvalSettings, Evaluator
+from asap.evaluation import EvalSettings, Evaluator, which_tests
 from asap.generation import (
     Generation,
     GenerationCache,
@@ -62,7 +62,7 @@ def load_problems(params: dict[str, Any], benchmark: str) -> list[dict[str, Any]
 
 def report(
     method: str, benchmark: str, budget: int, results: list[dict[str, Any]],
-    generations: list[Generation], isolation: str,
+    generations: list[Generation], isolation: str, tests: str = "benchmark",
 ) -> dict[str, Any]:  # fmt: skip
     n = len(results)
     passed = sum(r["passed"] for r in results)
@@ -76,6 +76,7 @@ def report(
         "avg_tokens": round(sum(g.tokens for g in generations) / n, 6) if n else 0.0,
         "avg_latency_s": round(sum(g.latency_s for g in generations) / n, 6) if n else 0.0,
         "sandbox_isolation": isolation,
+        "tests_used": tests,  # asap.evaluation.which_tests: "public" = LiveCodeBench public only
         "invalid": {r["task_id"]: r["invalid"] for r in results if "invalid" in r},
     }
 
@@ -166,7 +167,9 @@ def main(argv: list[str] | None = None) -> None:
                 ({**r, "tokens": g.tokens, "finish_reason": g.finish_reason}
                  for r, g in zip(results, gens, strict=True)),
             )  # fmt: skip
-            summary = report(method, benchmark, budget, results, gens, evaluator.isolation)
+            summary = report(
+                method, benchmark, budget, results, gens, evaluator.isolation, which_tests(problems)
+            )
             write_json(
                 Path(params["reports_dir"]) / method / benchmark / f"{budget}.json",
                 {**summary, "provenance": origin},

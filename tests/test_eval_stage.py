@@ -79,6 +79,7 @@ def test_stage_writes_cells_with_provenance_and_reuses_generations(
     assert all(r["tokens"] <= 16 and r["statuses"] for r in results)
     summary = read_json(tmp_path / "reports/eval/zero_shot/humaneval/16.json")
     assert summary["n"] == 2 and summary["budget"] == 16
+    assert summary["tests_used"] == "benchmark" and summary["invalid"] == {}
     origin = summary["provenance"]
     assert origin["stage"] == "eval@zero_shot-humaneval" and origin["profile"] == "embedded"
     assert origin["inputs"]["data/benchmarks/humaneval.jsonl"] == dvc_md5(

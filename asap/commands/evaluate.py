@@ -65,7 +65,7 @@ def settings_from(args: argparse.Namespace, params: dict[str, Any]) -> tuple[Any
 
 
 def run(args: argparse.Namespace) -> int:
-    from asap.evaluation import Evaluator, index_problems, match_samples
+    from asap.evaluation import Evaluator, index_problems, match_samples, which_tests
 
     problems_path = Path(args.problems or f"data/benchmarks/{args.benchmark}.jsonl")
     if problems_path.exists():
@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         "benchmark": args.benchmark,
         "isolation": evaluator.isolation,
         "extraction": extraction,
+        "tests_used": which_tests(problem for problem, _ in jobs),
         "limits": dataclasses.asdict(settings.limits),
         "n": len(results),
         "passed": passed,
