@@ -143,7 +143,7 @@ def test_hub_loader_path_reads_local_files(repo_root):
     assert [r["id"] for r in rows] == [r["id"] for r in local]
     records, _ = normalise_records(rows, sources.describe(spec))
     assert [r["cot"] for r in records] == [r["cot"] for r in normalise_records(local, RAW)[0]]
-    with pytest.raises(DataError, match="needs 'path' or 'hub'"):
+    with pytest.raises(DataError, match="needs 'path', 'hub' or 'releases'"):
         sources.describe({"url": "x"})
 
 
