@@ -186,21 +186,21 @@ STDIN_DRIVER = textwrap.dedent(
 
 
 def _lcb_lines_equal(output: str, expected: str) -> bool:
+    """lcb_runner's stdio rule, as its harness documents it: the same number of lines after
+    stripping the whole output, and each pair of lines equal as text or as numbers."""
     from decimal import Decimal, InvalidOperation
 
-    got = [line.strip() for line in output.strip().split("\n")]
-    want = [line.strip() for line in expected.strip().split("\n")]
-    if len(got) != len(want):
-        return False
-    for a, b in zip(got, want, strict=True):
-        if a == b:
-            continue
+    def numbers(line: str) -> list[Decimal] | None:
         try:
-            if [Decimal(x) for x in a.split()] != [Decimal(x) for x in b.split()]:
-                return False
+            return [Decimal(token) for token in line.split()]
         except InvalidOperation:
-            return False
-    return True
+            return None
+
+    got, want = output.strip().split("\n"), expected.strip().split("\n")
+    return len(got) == len(want) and all(
+        a.strip() == b.strip() or (numbers(a) is not None and numbers(a) == numbers(b))
+        for a, b in zip(got, want, strict=True)
+    )
 
 
 def reference_stdin(problem: dict, code: str) -> bool:
