@@ -6,6 +6,8 @@ Kinds of source:
     sha256, the GGUF extracted and dequantised by transformers into a normal folder;
   * a hub repository id at a pinned revision (the paper profile), fetched with
     `huggingface_hub.snapshot_download`;
+  * a model folder already on this machine (`kind: local`, `path`), e.g. weights on shared
+    storage or a small model built for a miniature run: copied in, so DVC tracks the copy;
   * an alias of another model folder (`kind: alias`, `target: models/base`): the folder holds
     only ALIAS.json naming the target, and `resolve_model_dir` follows it. The SFT base
     (`models/sft_base`) is an alias of the scorer (`models/base`) unless a second backbone is
@@ -115,8 +117,21 @@ def build_from_hub(spec: dict[str, Any], out_dir: Path) -> None:
         repo_id=spec["repo_id"],
         revision=spec.get("revision"),
         local_dir=out_dir,
-        allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"],
+        allow_patterns=MODEL_FILES,
     )
+
+
+# What a model folder holds: weights, configs, tokenizer and chat template
+MODEL_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]
+
+
+def build_from_local(spec: dict[str, Any], out_dir: Path) -> None:
+    source = Path(spec.get("path") or "")
+    if not (source / "config.json").exists():
+        raise DataError(f"local: path {spec.get('path')!r} is not a model folder (no config.json)")
+    for pattern in MODEL_FILES:
+        for file in sorted(source.glob(pattern)):
+            shutil.copyfile(file, out_dir / file.name)
 
 
 ALIAS_FILE = "ALIAS.json"
@@ -144,7 +159,12 @@ def resolve_model_dir(path: str | Path) -> Path:
 def build_base_model(spec: dict[str, Any], out_dir: Path) -> None:
     """Write the base model described by `spec` into `out_dir` (replaced as a whole)."""
     kind = spec.get("kind")
-    builders = {"wheel_gguf": build_from_wheel, "hub": build_from_hub, "alias": build_alias}
+    builders = {
+        "wheel_gguf": build_from_wheel,
+        "hub": build_from_hub,
+        "local": build_from_local,
+        "alias": build_alias,
+    }
     if kind not in builders:
         raise DataError(f"base_model.kind {kind!r}: expected one of {sorted(builders)}")
     staging = out_dir.with_name(out_dir.name + ".partial")

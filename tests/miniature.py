@@ -1,0 +1,71 @@
+"""The paper profile in miniature: the `-S` overrides of sizes and endpoints, and its inputs.
+
+Everything else is the paper profile as committed. What is overridden, and why:
+  * sizes: 2 training records, 2 problems per benchmark, 32-token budgets (and a 16/32 sweep),
+    a 1,024-token pruning budget, one training epoch;
+  * endpoints: a tiny random Qwen2 model with the paper's real tokenizer in place of the
+    7B download, the teacher at an OpenAI-compatible server on 127.0.0.1, local copies of
+    the training data and LiveCodeBench (public tests) in place of the hub, a local LLMLingua-2
+    classifier, and the transformers backends and the CPU where vLLM and CUDA need a GPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TRAIN = "data/raw/codeforces_cots/codeforces_cots_solutions_py_decontaminated_sample.jsonl"
+LCB_INDEX = "data/raw/livecodebench/lcb_problems_v1_v6_index.jsonl"
+BENCHMARKS = ("humaneval", "humanevalplus", "lcb_v1_v3", "lcb_v4_v5", "leetcode")
+BUDGET, SWEEP = 32, (16, 32)
+
+
+def _per_benchmark(value: object) -> str:
+    return "{" + ", ".join(f"{name}: {value}" for name in BENCHMARKS) + "}"
+
+
+def overrides(tiny_model: Path, classifier: Path, teacher_url: str) -> list[str]:
+    """`dvc exp run -S` arguments (Hydra override syntax) for the miniature paper run."""
+    sweep = "[" + ", ".join(str(b) for b in SWEEP) + "]"
+    items = [
+        "profile=paper",
+        # data: local copies, 2 training rows
+        "~paper.data.train.source.hub",
+        "~paper.data.train.source.config",
+        "~paper.data.train.source.split",
+        f"+paper.data.train.source.path={TRAIN}",
+        "paper.data.train.limit=2",
+        # models: a tiny random Qwen2 with the paper's tokenizer
+        "paper.base_model.kind=local",
+        "~paper.base_model.repo_id",
+        "~paper.base_model.revision",
+        f"+paper.base_model.path={tiny_model}",
+        # teacher stages: a local OpenAI-compatible server
+        f"paper.anchor.teacher.base_url={teacher_url}",
+        f"paper.coarse.teacher.base_url={teacher_url}",
+        # scoring and compression on the CPU with the transformers backend
+        "paper.surprisal.backend=transformers",
+        "paper.surprisal.budget=1024",
+        "paper.baselines.wo_coarse.budget=1024",
+        f"paper.baselines.llmlingua2.classifier={classifier}",
+        "paper.baselines.llmlingua2.device=cpu",
+        f"paper.baselines.tokenskip.classifier={classifier}",
+        "paper.baselines.tokenskip.device=cpu",
+        # training: one epoch
+        "paper.sft.training.num_train_epochs=1",
+        # evaluation: 2 problems, small budgets, transformers on the CPU
+        "paper.eval.problems=2",
+        f"paper.eval.budgets={_per_benchmark(BUDGET)}",
+        f"paper.eval.sweep.budgets={_per_benchmark(sweep)}",
+        "paper.eval.generation.backend=transformers",
+        "+paper.eval.generation.device=cpu",
+        f"paper.stats.main_budget={_per_benchmark(BUDGET)}",
+        f"paper.stats.sweep_budgets={_per_benchmark(sweep)}",
+    ]
+    for name in ("lcb_v1_v3", "lcb_v4_v5"):
+        items += [
+            f"~paper.data.benchmarks.{name}.hub",
+            f"~paper.data.benchmarks.{name}.revision",
+            f"~paper.data.benchmarks.{name}.releases",
+            f"+paper.data.benchmarks.{name}.path={LCB_INDEX}",
+        ]
+    return [arg for item in items for arg in ("-S", item)]
