@@ -169,6 +169,10 @@ class GenerationSettings:
     data_parallel_size: int = 1  # vllm: engines on disjoint GPUs
     max_model_len: int | None = None  # vllm: context length (prompt + budget)
     seed: int = 0
+    # once: the token ids of the templated prompt, whose BOS the chat template writes;
+    # twice: the engine's tokenizer adds its BOS in front as well (a prompt string given to
+    # vLLM, as the authors' evaluation did: two BOS with the R1-Distill tokenizers)
+    prompt_bos: str = "once"
     prompt_suffix: str = ""  # appended to every question (e.g. a TokenSkip ratio hint)
     templates: dict[str, str] | None = None  # family -> template text (None: the defaults)
     extra: dict[str, Any] = field(default_factory=dict)  # more engine arguments for vllm
@@ -184,6 +188,8 @@ class GenerationSettings:
             raise DataError(
                 f"generation backend must be transformers or vllm, not {settings.backend!r}"
             )
+        if settings.prompt_bos not in PROMPT_BOS:
+            raise DataError(f"prompt_bos must be one of {PROMPT_BOS}, not {settings.prompt_bos!r}")
         return settings
 
     def decoding_key(self) -> dict[str, Any]:
@@ -191,7 +197,18 @@ class GenerationSettings:
         composition and device change the numerics of batched greedy decoding."""
         return {"backend": self.backend, "dtype": self.dtype, "seed": self.seed,
                 "device": self.device, "batch_size": self.batch_size,
-                "tensor_parallel_size": self.tensor_parallel_size}  # fmt: skip
+                "tensor_parallel_size": self.tensor_parallel_size,
+                "prompt_bos": self.prompt_bos}  # fmt: skip
+
+
+PROMPT_BOS = ("once", "twice")
+
+
+def prompt_token_ids(tokenizer: Any, prompts: Sequence[str], prompt_bos: str) -> list[list[int]]:
+    """The token ids each engine is given: the templated prompt's own (its BOS included), or
+    with the tokenizer's special tokens added in front, as an engine does with a string."""
+    encoded = tokenizer(list(prompts), add_special_tokens=prompt_bos == "twice")
+    return [list(ids) for ids in encoded["input_ids"]]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -298,6 +315,7 @@ class TransformersBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
+        self.prompt_bos = settings.prompt_bos
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -319,9 +337,8 @@ class TransformersBackend:
 
     def generate(self, prompts: Sequence[str], budget: int) -> list[RawOutput]:
         torch = self.torch
-        encoded = self.tokenizer(
-            list(prompts), return_tensors="pt", padding=True, add_special_tokens=False
-        ).to(self.device)
+        ids = prompt_token_ids(self.tokenizer, prompts, self.prompt_bos)
+        encoded = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(self.device)
         with torch.inference_mode():
             output = self.model.generate(
                 **encoded,
@@ -367,6 +384,7 @@ class VllmBackend:
         from transformers import AutoTokenizer
 
         self.vllm = vllm
+        self.prompt_bos = settings.prompt_bos
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         engine_args = {
             "model": str(model_dir),
@@ -383,7 +401,9 @@ class VllmBackend:
 
     def generate(self, prompts: Sequence[str], budget: int) -> list[RawOutput]:
         params = self.vllm.SamplingParams(temperature=0.0, max_tokens=budget)
-        outputs = self.llm.generate(list(prompts), params, use_tqdm=False)
+        ids = prompt_token_ids(self.tokenizer, prompts, self.prompt_bos)
+        requests = [{"prompt_token_ids": prompt} for prompt in ids]  # vllm.inputs.TokensPrompt
+        outputs = self.llm.generate(requests, params, use_tqdm=False)
         results = []
         for output in outputs:
             best = output.outputs[0]

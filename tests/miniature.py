@@ -2,7 +2,9 @@
 
 Everything else is the paper profile as committed. What is overridden, and why:
   * sizes: 2 training records, 2 problems per benchmark, 32-token budgets (and a 16/32 sweep),
-    a 1,024-token pruning budget, one training epoch;
+    a 1,024-token pruning budget, SPIRIT rescoring 64 tokens after each removed step (exact
+    rescoring runs the LM head over the 152k vocabulary for every later token of every step:
+    minutes per record on a CPU), one training epoch;
   * endpoints: a tiny random Qwen2 model with the paper's real tokenizer in place of the
     7B download, the teacher at an OpenAI-compatible server on 127.0.0.1, local copies of
     the training data and LiveCodeBench (public tests) in place of the hub, a local LLMLingua-2
@@ -46,6 +48,7 @@ def overrides(tiny_model: Path, classifier: Path, teacher_url: str) -> list[str]
         "paper.surprisal.backend=transformers",
         "paper.surprisal.budget=1024",
         "paper.baselines.wo_coarse.budget=1024",
+        "paper.baselines.spirit.horizon=64",
         f"paper.baselines.llmlingua2.classifier={classifier}",
         "paper.baselines.llmlingua2.device=cpu",
         f"paper.baselines.tokenskip.classifier={classifier}",
@@ -64,7 +67,6 @@ def overrides(tiny_model: Path, classifier: Path, teacher_url: str) -> list[str]
     for name in ("lcb_v1_v3", "lcb_v4_v5"):
         items += [
             f"~paper.data.benchmarks.{name}.hub",
-            f"~paper.data.benchmarks.{name}.revision",
             f"~paper.data.benchmarks.{name}.releases",
             f"+paper.data.benchmarks.{name}.path={LCB_INDEX}",
         ]

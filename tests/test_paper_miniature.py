@@ -1,0 +1,154 @@
+"""The paper profile, end to end, in miniature: `dvc exp run -S profile=paper` in a fresh clone
+with only sizes and endpoints overridden (`tests/miniature.py`), then the README's
+second-backbone recipe in a second clone that pulls the first run's outputs.
+
+Every stage of the paper profile runs with its own settings: the rewrite-mode coarse stage at
+temperature 2.0 with resampling and `on_failure: drop`, bf16 training with gradient
+checkpointing, a 16k `max_seq_length` and a fractional warmup, the authors' extraction rule,
+uncorrected Wilcoxon tests. The tables and figures must all be written, with no gap but the
+second backbone's before its reports exist.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from asap.io import read_json, read_jsonl
+from tests.dvc_repos import run
+from tests.loopback import LoopbackServer, ScriptedTeacher
+from tests.miniature import BENCHMARKS, overrides
+from tests.real_data import train_records
+from tests.tiny_models import keyed_token_classifier, tiny_causal_lm
+
+pytestmark = pytest.mark.slow
+
+TABLES = [f"table{n:02d}" for n in range(1, 13)] + ["wilcoxon"]
+FIGURES = [f"budget_{name}.png" for name in BENCHMARKS] + ["compression_overview.png"]
+SECOND_BACKBONE_TABLES = {"table04", "table12"}
+# what the second clone may run: the student and everything downstream of it
+STUDENT_STAGES = re.compile(r"^(sft_base_model|sft_records|sft@\w+|eval(_sft)?@[\w-]+|stats)$")
+RUNNING = re.compile(r"Running stage '([^']+)'")
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, paper_tokenizer_dir: Path, base_model_dir: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("miniature-inputs")
+    texts = [record["cot"] for record in train_records()]
+    return {
+        "scorer": tiny_causal_lm(paper_tokenizer_dir, root / "qwen2", "qwen2"),
+        # the second backbone has a tokenizer of its own (here the embedded model's)
+        "student": tiny_causal_lm(base_model_dir, root / "llama", "llama", seed=1),
+        "classifier": keyed_token_classifier(texts, root / "classifier", "sentencepiece"),
+    }
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    with LoopbackServer(responder=ScriptedTeacher()) as server:
+        yield server
+
+
+def exp_run(clone: Path, args: list[str]) -> list[str]:
+    """`dvc exp run ARGS` in `clone` (the teacher's key from the environment, as in the README);
+    returns the stages it ran."""
+    result = run(["dvc", "exp", "run", *args], clone, DEEPSEEK_API_KEY="miniature")
+    return RUNNING.findall(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def paper_run(repo_root, tmp_path_factory, inputs, teacher) -> tuple[Path, list[str]]:
+    clone = tmp_path_factory.mktemp("paper") / "asap"
+    run(["git", "clone", "--quiet", str(repo_root), str(clone)], repo_root)
+    ran = exp_run(clone, overrides(inputs["scorer"], inputs["classifier"], teacher.base_url))
+    return clone, ran
+
+
+def not_run_notes(clone: Path) -> dict[str, list[str]]:
+    notes = {}
+    for table in TABLES:
+        text = (clone / "reports/tables" / f"{table}.md").read_text(encoding="utf-8")
+        lines = [line for line in text.splitlines() if "not run" in line]
+        if lines:
+            notes[table] = lines
+    return notes
+
+
+def test_every_stage_of_the_paper_profile_runs(paper_run) -> None:
+    clone, ran = paper_run
+    listed = run(["dvc", "stage", "list", "--name-only"], clone).stdout.split()
+    assert sorted(ran) == sorted(listed)
+    assert "up to date" in run(["dvc", "status"], clone).stdout
+    assert read_json(clone / "reports/data.json")["provenance"]["profile"] == "paper"
+
+
+def test_teacher_stages_rewrite_resample_and_keep_every_other_step(paper_run, teacher) -> None:
+    clone, _ = paper_run
+    coarse = read_json(clone / "reports/coarse.json")
+    assert coarse["mode"] == "rewrite"
+    assert coarse["accepted"] == coarse["records"] == 2
+    assert coarse["attempts_histogram"] == {"2": 2}  # each record's first answer is no pruning
+    resampled = [r for r in teacher.requests if r.get("temperature") == 2.0]
+    assert len(resampled) >= 4  # appendix A: pruning at temperature 2.0
+    originals = {r["id"]: r for r in read_jsonl(clone / "data/train/cots.jsonl")}
+    for record in read_jsonl(clone / "data/coarse/cots.jsonl"):
+        steps = originals[record["id"]]["cot"].split("\n\n")
+        assert record["cot"] == "\n\n".join(steps[::2]), record["id"]
+
+
+def test_every_method_is_trained_with_the_paper_settings(paper_run) -> None:
+    clone, _ = paper_run
+    for method in read_json(clone / "reports/compression.json")["methods"]:
+        report = read_json(clone / f"reports/train/{method}.json")
+        assert report["status"] == "ok" and report["records_trained"] == 2, method
+        assert (clone / f"models/{method}/model.safetensors").exists(), method
+        config = read_json(clone / f"models/{method}/config.json")
+        assert config["model_type"] == "qwen2" and config["dtype"] == "bfloat16", method
+
+
+def test_every_table_and_figure_is_written_with_no_gap_but_the_second_backbone(
+    paper_run,
+) -> None:
+    clone, _ = paper_run
+    for table in TABLES:
+        for suffix in (".md", ".tex"):
+            assert (clone / "reports/tables" / f"{table}{suffix}").stat().st_size > 0
+    for figure in FIGURES:
+        assert (clone / "reports/figures" / figure).stat().st_size > 1000, figure
+    assert set(not_run_notes(clone)) == SECOND_BACKBONE_TABLES
+    for method in read_json(clone / "reports/compression.json")["methods"]:
+        for benchmark in BENCHMARKS:
+            cell = read_json(clone / f"reports/eval/{method}/{benchmark}/32.json")
+            assert cell["n"] == 2 and cell.get("status") != "not_run", (method, benchmark)
+
+
+def test_second_backbone_recipe_fills_tables_4_and_12(paper_run, inputs, tmp_path_factory) -> None:
+    """The README's recipe: a second clone pulls the first run, replaces only the student."""
+    first, _ = paper_run
+    remote = tmp_path_factory.mktemp("remote")
+    run(["git", "add", "--all"], first)
+    run(["git", "commit", "--quiet", "-m", "miniature paper run"], first)
+    run(["dvc", "remote", "add", "--default", "shared", str(remote)], first)
+    run(["dvc", "push", "--quiet"], first)
+
+    second = tmp_path_factory.mktemp("llama") / "asap-llama8b"
+    run(["git", "clone", "--quiet", str(first), str(second)], first)
+    student = [
+        "-S", "paper.sft_base_model.kind=local",
+        "-S", "~paper.sft_base_model.target",
+        "-S", f"+paper.sft_base_model.path={inputs['student']}",
+    ]  # fmt: skip
+    ran = exp_run(second, ["--pull", *student])
+    assert ran and all(STUDENT_STAGES.match(stage) for stage in ran), ran
+    assert {"sft_base_model", "sft@asap", "eval@zero_shot-leetcode"} <= set(ran)
+    config = read_json(second / "models/asap/config.json")
+    assert config["model_type"] == "llama"
+
+    shutil.copytree(second / "reports/eval", first / "reports/eval_llama8b")
+    run(["dvc", "repro", "--force", "--single-item", "stats"], first)
+    assert set(not_run_notes(first)) == set()
+    table4 = (first / "reports/tables/table04.md").read_text(encoding="utf-8")
+    assert "—" not in table4.split("\n\n", 2)[1]  # every cell of the table body has a value
