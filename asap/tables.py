@@ -164,6 +164,15 @@ class Gaps:
         return [f"{GAP} not run in profile {profile}: " + "; ".join(parts) + "."]
 
 
+def public_tests_note(benchmarks: Sequence[str]) -> str:
+    """What a reader must know when LiveCodeBench was graded without its private tests."""
+    names = ", ".join(BENCHMARK_NAMES[b] for b in benchmarks)
+    return (
+        f"{names}: graded on public tests only (the hub's private tests were not loaded), so "
+        "Pass@1 there is higher than on the full tests."
+    )
+
+
 def method_label(method: str, overrides: Mapping[str, str] | None = None) -> str:
     return (overrides or {}).get(method, METHODS[method].label)
 

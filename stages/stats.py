@@ -144,6 +144,17 @@ def main_outcomes(
     return outcomes
 
 
+def public_only(roots: list[Path]) -> list[str]:
+    """The benchmarks with an eval cell graded on LiveCodeBench's public tests only."""
+    found = set()
+    for root in roots:
+        for path in sorted(root.glob("*/*/*.json")):
+            data = read_json(path)
+            if isinstance(data, dict) and data.get("tests_used") == "public":
+                found.add(path.parent.name)
+    return [benchmark for benchmark in tables.BENCHMARK_NAMES if benchmark in found]
+
+
 def with_label(label: str | None, note: str | None) -> str | None:
     """`note` after the run's label (what the run is), either one alone, or None."""
     return " ".join(part for part in (label, note) if part) or None
@@ -155,8 +166,10 @@ def budget_figures(
     profile: str,
     log: InputLog,
     label: str | None = None,
+    public: tuple[str, ...] = (),
 ) -> list[Artifact]:
-    """One figure per benchmark: Acc, Tok and Lat against budget (Figure 3 is LCB v4_v5)."""
+    """One figure per benchmark: Acc, Tok and Lat against budget (Figure 3 is LCB v4_v5);
+    `public`: benchmarks graded on public tests only (said in their figure)."""
     artifacts = []
     for benchmark, name in tables.BENCHMARK_NAMES.items():
         budgets = list(sweep_budgets.get(benchmark, []))
@@ -173,6 +186,8 @@ def budget_figures(
             note = f"not run in profile {profile} (some or all budgets): " + ", ".join(missing)
         else:
             note = None
+        if benchmark in public:
+            note = with_label(tables.public_tests_note([benchmark]), note)
         path = FIGURES_DIR / f"budget_{benchmark}.png"
         figures.budget_figure(
             path,
@@ -266,7 +281,11 @@ def compression_figure(
 
 
 def index_markdown(
-    profile: str, params: Mapping[str, Any], artifacts: list[Artifact], git: Mapping[str, Any]
+    profile: str,
+    params: Mapping[str, Any],
+    artifacts: list[Artifact],
+    git: Mapping[str, Any],
+    public: list[str] | None = None,
 ) -> str:
     """reports/README.md: every table and figure with the inputs (and their hashes) it used."""
     hashes = input_hashes(sorted({path for a in artifacts for path in a.inputs}))
@@ -279,6 +298,7 @@ def index_markdown(
         "name them.",
         "",
         *([f"**What this run is.** {params['run_label']}", ""] if params.get("run_label") else []),
+        *([f"**Tests.** {tables.public_tests_note(public)}", ""] if public else []),
         f"- git commit: `{git['commit']}`{modified}",
         f"- profile: `{profile}`",
         f"- params `{profile}.stats`:",
@@ -352,7 +372,12 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
     built = [(build(), log.take()) for build in builders]
     built.append((tables.wilcoxon_table(report), wilcoxon_inputs))
     label = params.get("run_label")
+    public = public_only(
+        [reports_root, *([Path(second["eval_reports_dir"])] if second is not None else [])]
+    )
     for table, inputs in sorted(built, key=lambda item: item[0].key):
+        if public:
+            table.notes.insert(0, tables.public_tests_note(public))
         if label:
             table.notes.insert(0, label)
         files = []
@@ -363,10 +388,10 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
         artifacts.append(Artifact(files, table.caption, inputs))
 
     artifacts += budget_figures(
-        summary_lookup(reports_root, log), sweep_budgets, profile, log, label
+        summary_lookup(reports_root, log), sweep_budgets, profile, log, label, tuple(public)
     )
     artifacts.append(compression_figure(params, profile, log, label))
-    write_text_atomic(INDEX, index_markdown(profile, params, artifacts, git_state()))
+    write_text_atomic(INDEX, index_markdown(profile, params, artifacts, git_state(), public))
     return report
 
 

@@ -364,3 +364,20 @@ def test_the_run_label_is_in_every_table_and_the_index(workdir):
     assert f"**What this run is.** {label}" in (workdir / "reports/README.md").read_text()
     stage.run(STATS_PARAMS, "paper")  # no label: nothing of the kind
     assert not any(label in path.read_text() for path in tables_dir.glob("*.md"))
+
+
+def test_public_only_livecodebench_is_said_in_every_table_its_figure_and_the_index(workdir):
+    stage.run(STATS_PARAMS, "embedded")
+    assert "public tests only" not in (workdir / "reports/README.md").read_text()
+    cell = workdir / "reports/eval/zero_shot/lcb_v4_v5/64.json"
+    write_json(cell, {**read_json(cell), "tests_used": "public"})
+    figure = workdir / "reports/figures/budget_lcb_v4_v5.png"
+    before = figure.read_bytes()
+    stage.run(STATS_PARAMS, "embedded")
+    note = "LiveCodeBench v4_v5: graded on public tests only"
+    tables_dir = workdir / "reports/tables"
+    assert all(note in path.read_text() for path in tables_dir.glob("*.md"))
+    escaped = tables.latex_escape(note)
+    assert all(escaped in path.read_text() for path in tables_dir.glob("*.tex"))
+    assert f"**Tests.** {note}" in (workdir / "reports/README.md").read_text()
+    assert figure.read_bytes() != before  # the figure carries the note too
