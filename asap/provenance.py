@@ -45,7 +45,7 @@ def _run_outputs(root: Path) -> set[str]:
     if not lock.exists():
         return {LOCK.as_posix()}
     try:
-        stages = load_lock(lock)
+        stages = load_lock(lock, fast=True)  # only paths are read
     except DataError:
         return {LOCK.as_posix()}
     outs = {str(o["path"]) for s in stages.values() for o in (s or {}).get("outs") or []}

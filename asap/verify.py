@@ -120,11 +120,18 @@ def dvc_md5(path: str | Path, name: str = MD5, root: str | Path | None = None) -
 # ---- reading lock and params files ---------------------------------------------------------
 
 
-def _yaml_load(path: Path) -> Any:
-    from ruamel.yaml import YAML  # DVC's own YAML reader: same scalars (1e-5 is a float)
-
+def _yaml_load(path: Path, fast: bool = False) -> Any:
+    """DVC's own YAML reader (ruamel, YAML 1.2 scalars: 1e-5 is a float); `fast`: PyYAML's C
+    loader, ten times faster on a large lock, with YAML 1.1 scalars (1e-5 is a string): right
+    for paths and hashes, which DVC quotes whenever either reading could differ."""
     try:
         with path.open(encoding="utf-8") as handle:
+            if fast:
+                import yaml
+
+                return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            from ruamel.yaml import YAML
+
             return YAML(typ="safe", pure=True).load(handle)
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err.strerror})") from err
@@ -132,12 +139,12 @@ def _yaml_load(path: Path) -> Any:
         raise DataError(f"{path}: malformed YAML ({err})") from err
 
 
-def load_lock(path: str | Path) -> dict[str, dict[str, Any]]:
-    """The `stages` mapping of a dvc.lock file (schema 2.0)."""
+def load_lock(path: str | Path, fast: bool = False) -> dict[str, dict[str, Any]]:
+    """The `stages` mapping of a dvc.lock file (schema 2.0); `fast`: see `_yaml_load`."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no lock file (run `dvc repro` or check out a commit with one)")
-    lock = _yaml_load(path)
+    lock = _yaml_load(path, fast)
     if not isinstance(lock, dict) or not isinstance(lock.get("stages"), dict):
         raise DataError(f"{path}: expected a dvc.lock with a 'stages' mapping")
     if str(lock.get("schema", "2.0")) != "2.0":

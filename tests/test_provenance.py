@@ -88,3 +88,15 @@ def test_outside_git_the_commit_is_unknown(tmp_path, monkeypatch):
 def test_missing_input_is_named(repo):
     with pytest.raises(DataError, match=r"data/raw/nope\.txt: input not found"):
         provenance("make", {}, ["data/raw/nope.txt"])
+
+
+def test_fast_lock_reading_gives_the_same_paths_and_hashes(repo_root):
+    from asap.verify import load_lock
+
+    exact, fast = load_lock(repo_root / "dvc.lock"), load_lock(repo_root / "dvc.lock", fast=True)
+    assert exact.keys() == fast.keys()
+    for name, stage in exact.items():
+        for kind in ("deps", "outs"):
+            assert [(f["path"], f.get("md5")) for f in stage.get(kind) or []] == [
+                (f["path"], f.get("md5")) for f in fast[name].get(kind) or []
+            ], (name, kind)
