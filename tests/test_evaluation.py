@@ -130,6 +130,33 @@ def test_humanevalplus_reference_outputs(sandbox: Sandbox) -> None:
     assert set(run_tests(sandbox, problem, off_by_a_bit, SETTINGS, reference)) == {"wrong_answer"}
 
 
+def test_humanevalplus_time_limit_is_evalplus_rule(sandbox: Sandbox) -> None:
+    # evalplus: each input may take max(1 s, 4 x the reference's CPU time). A correct solution
+    # ten times slower than the reference stays under the 1 s floor; one that spends 2 s of CPU
+    # on an input times out there, though its answers are right.
+    problem = by_id("humanevalplus", "HumanEval/2")
+    reference = compute_reference(sandbox, problem, cpu_s=10.0)
+    settings = EvalSettings(retries=0)  # the default limits: plus_floor_cpu_s 1, plus_factor 4
+    assert (settings.plus_floor_cpu_s, settings.plus_factor) == (1.0, 4.0)
+
+    def spinning(seconds_on_first_call: float, every_call: float) -> str:
+        return (
+            "import time\n_calls = []\n"
+            "def truncate_number(number):\n"
+            f"    spin = {seconds_on_first_call} if not _calls else {every_call}\n"
+            "    _calls.append(1)\n"
+            "    start = time.process_time()\n"
+            "    while time.process_time() - start < spin:\n        pass\n"
+            "    return number % 1.0\n"
+        )
+
+    per_input = max(reference["cpu_s"])
+    slower = spinning(10 * per_input, 10 * per_input)
+    assert set(run_tests(sandbox, problem, slower, settings, reference)) == {"passed"}
+    statuses = run_tests(sandbox, problem, spinning(2.0, 0.0), settings, reference)
+    assert statuses[0] == "timeout"
+
+
 def test_broken_reference_is_a_data_error(sandbox: Sandbox) -> None:
     problem = dict(
         by_id("humanevalplus", "HumanEval/2"), reference="def truncate_number(x):\n    1/0\n"

@@ -1,9 +1,10 @@
 """SIGKILL in the middle of a long stage, then a rerun: no finished record is redone, nothing
 partial is accepted, and the outputs equal those of an uninterrupted run.
 
-Covers the coarse stage (a real teacher endpoint on 127.0.0.1 counting requests) and the
+Covers the coarse stage (a real teacher endpoint on 127.0.0.1 counting requests), the
 per-record caches of `compress@spirit` and `compress@selective_context` (counting the records
-the rerun computes).
+the rerun computes), SFT killed while a checkpoint is being written, and an eval cell killed
+during generation and during sandbox grading (counting the prompts the rerun generates).
 """
 
 from __future__ import annotations
@@ -228,3 +229,75 @@ def test_sft_killed_while_writing_a_checkpoint_resumes_to_the_same_weights(
     clean = load_file(straight / "models/original/model.safetensors")
     assert killed.keys() == clean.keys()
     assert all(killed[k].equal(clean[k]) for k in clean)
+
+
+# -- eval ------------------------------------------------------------------------------------
+
+EVAL_PROBLEMS = 6
+
+
+def eval_workspace(path: Path, repo_root: Path, base_model_dir: Path) -> Path:
+    """The embedded eval settings on the first 6 HumanEval problems, one prompt per batch (one
+    cache write each), zero-shot with the embedded model, a 24-token budget."""
+    from tests.real_data import benchmark_problems
+
+    path.mkdir(parents=True)
+    params = load_params(repo_root / "params.yaml")["embedded"]["eval"]
+    params.update(
+        base_model=str(base_model_dir),
+        problems=None,
+        budgets={"humaneval": 24},
+        sweep={"methods": [], "budgets": {}},
+        prompts={k: str(repo_root / v) for k, v in params["prompts"].items()},
+        generation={**params["generation"], "batch_size": 1},
+    )
+    (path / "params.yaml").write_text(
+        yaml.safe_dump({"profile": "embedded", "embedded": {"eval": params}}), encoding="utf-8"
+    )
+    write_jsonl(
+        path / "data/benchmarks/humaneval.jsonl", benchmark_problems("humaneval")[:EVAL_PROBLEMS]
+    )
+    return path
+
+
+EVAL_CELL = ("stages.eval", "--method", "zero_shot", "--benchmark", "humaneval")
+EVAL_OUTPUTS = ("data/eval/zero_shot/humaneval/24/generations.jsonl",
+                "data/eval/zero_shot/humaneval/24/results.jsonl")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def straight_eval(tmp_path_factory, repo_root: Path, base_model_dir: Path) -> dict[str, bytes]:
+    workspace = eval_workspace(
+        tmp_path_factory.mktemp("eval") / "straight", repo_root, base_model_dir
+    )
+    finish(workspace, *EVAL_CELL)
+    return {out: (workspace / out).read_bytes() for out in EVAL_OUTPUTS}
+
+
+@pytest.mark.parametrize("phase", ["generation", "sandbox"])
+def test_eval_killed_mid_run_regenerates_nothing_finished(
+    tmp_path: Path, repo_root: Path, base_model_dir: Path, straight_eval, phase: str
+) -> None:
+    workspace = eval_workspace(tmp_path / "killed", repo_root, base_model_dir)
+    cache = workspace / "data/eval_cache/zero_shot/humaneval/24"
+    references = workspace / ".cache/eval-reference"
+
+    def landed() -> bool:
+        if phase == "generation":
+            return len(cached_files(cache)) >= 2
+        # every generation written, the sandbox has graded the first reference solutions
+        return len(cached_files(cache)) == EVAL_PROBLEMS and len(cached_files(references)) >= 1
+
+    proc = start(workspace, *EVAL_CELL)
+    kill_when(proc, landed)
+    assert not any((workspace / out).exists() for out in EVAL_OUTPUTS)  # nothing partial
+    assert not (workspace / "reports/eval/zero_shot/humaneval/24.json").exists()
+    finished = len(cached_files(cache))
+    before = {p: p.stat().st_mtime_ns for p in cached_files(cache)}
+
+    rerun = finish(workspace, *EVAL_CELL)
+    generated = re.findall(r"batch \d+/\d+: (\d+) prompts", rerun)
+    assert sum(map(int, generated)) == EVAL_PROBLEMS - finished, rerun
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # no finished one rewritten
+    for out, expected in straight_eval.items():
+        assert (workspace / out).read_bytes() == expected, out

@@ -134,8 +134,9 @@ def outside_dir() -> Iterator[Path]:
 
 def test_isolation_is_namespaces_where_root() -> None:
     # CI and the project machines run as root: the strongest level must be in use there.
-    if os.geteuid() == 0:
-        assert detect_isolation() == "namespaces"
+    if os.geteuid() != 0:
+        pytest.skip("not root: the namespaces level needs root")
+    assert detect_isolation() == "namespaces"
 
 
 def test_good_solutions_pass(sandbox: Sandbox) -> None:
@@ -199,6 +200,9 @@ def test_always_equal_object_is_a_wrong_answer(sandbox: Sandbox) -> None:
 
 def test_files_outside_the_temp_dir_stay_untouched(sandbox: Sandbox, outside_dir: Path) -> None:
     victim = outside_dir / "victim.txt"
+    # the victim is visible to a run (else the checks below would pass whatever the sandbox does)
+    peek = f"assert open({str(victim)!r}).read() == 'original'\ndef add(a, b):\n    return a + b\n"
+    assert check_status(sandbox, peek) == ["passed"]
     attack = (
         "import os\n"
         f"open({str(victim)!r}, 'w').write('changed')\n"
@@ -445,10 +449,12 @@ def test_linked_lists_and_trees_travel_in_leetcode_form() -> None:
 
 def test_isolation_details_reported(sandbox: Sandbox) -> None:
     info = sandbox.probe(sandbox.isolation)
-    assert info["seccomp"] is True or os.uname().machine != "x86_64"
     if sandbox.isolation == "namespaces":
         assert info["readonly_failed"] == []
         assert info["uid"] == sandbox.uid
+    if os.uname().machine != "x86_64":
+        pytest.skip("the seccomp filter is x86_64 only")
+    assert info["seccomp"] is True
 
 
 def _socket_dirs() -> Iterator[Path]:
