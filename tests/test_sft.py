@@ -461,3 +461,41 @@ def test_sft_records_stage_writes_the_common_ids(
     off = run()
     write_jsonl(tmp_path / "data/sft/asap.jsonl", asap)
     assert off == run() == {"same_records": False}  # the same bytes whatever the datasets hold
+
+
+@pytest.mark.slow
+def test_stage_relaunches_on_two_processes_with_the_fsdp_config(
+    base_model_dir: Path, repo_root: Path, tmp_path: Path
+) -> None:
+    """`sft.num_processes: 2` with configs/accelerate/fsdp.yaml: `accelerate launch` parses the
+    config and runs two processes (gloo on a CPU, where accelerate trains data-parallel; FSDP's
+    sharding needs GPUs), and the effective batch stays the configured one."""
+    from tests.tiny_models import tiny_causal_lm
+
+    model = tiny_causal_lm(base_model_dir, tmp_path / "tiny", "llama")
+    params = train_params(max_steps=2, save_steps=1, gradient_accumulation_steps=2)
+    params.update(
+        model=str(model),
+        num_processes=2,
+        accelerate_config=str(repo_root / "configs/accelerate/fsdp.yaml"),
+    )
+    work = tmp_path / "work"
+    (work / "data/sft").mkdir(parents=True)
+    (work / "params.yaml").write_text(
+        yaml.safe_dump({"profile": "embedded", "embedded": {"sft": params}}), encoding="utf-8"
+    )
+    write_jsonl(work / "data/sft/original.jsonl", make_records(4))
+    env = {**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.sft", "--method", "original"],
+        cwd=work, env=env, capture_output=True, text=True, check=False, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--num_processes 2" in result.stdout + result.stderr
+    report = read_json(work / "reports/train/original.json")
+    timing = read_json(work / "reports/train/timings/original.json")
+    assert timing["num_processes"] == 2 and report["steps"] == 2
+    # 1 per device x (2 accumulation steps / 2 processes) x 2 processes: the configured 1 x 2
+    assert report["effective_batch_size"] == 2
+    assert (work / "models/original/model.safetensors").exists()
