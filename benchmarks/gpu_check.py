@@ -41,17 +41,11 @@ def emit(check: str, **figures: Any) -> None:
 
 def build_model(folder: Path, texts: list[str], hidden: int, layers: int) -> Path:
     import torch
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
+    from transformers import AutoModelForCausalLM, Qwen2Config
 
-    specials = ["<|bos|>", "<|eos|>", "<|pad|>", "<|end|>"]
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=4096, special_tokens=specials)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<|bos|>", eos_token="<|eos|>", pad_token="<|pad|>"
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.save_pretrained(folder)
+    from tests.tiny_models import bpe_tokenizer
+
+    tokenizer = bpe_tokenizer(texts, folder, CHAT_TEMPLATE, vocab_size=4096)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=hidden,

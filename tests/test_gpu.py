@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.tiny_models import bpe_tokenizer
+
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 needs_vllm = pytest.mark.skipif(
@@ -36,28 +38,12 @@ TEXTS = [
 ]
 
 
-def build_tokenizer(folder: Path) -> Any:
-    """A byte-level BPE tokenizer trained on a few lines, with a chat template."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<|bos|>", "<|eos|>", "<|pad|>", "<|end|>"]
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(CORPUS, vocab_size=512, special_tokens=specials)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<|bos|>", eos_token="<|eos|>", pad_token="<|pad|>"
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.save_pretrained(folder)
-    return tokenizer
-
-
 @pytest.fixture(scope="module", params=["qwen2", "llama"])
 def tiny_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
     folder = tmp_path_factory.mktemp(request.param)
-    tokenizer = build_tokenizer(folder)
+    tokenizer = bpe_tokenizer(CORPUS, folder, CHAT_TEMPLATE, vocab_size=512)
     common = {
         "vocab_size": len(tokenizer),
         "hidden_size": 128,

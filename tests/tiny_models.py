@@ -36,6 +36,23 @@ def paper_tokenizer(folder: Path) -> Path:
     return folder
 
 
+def bpe_tokenizer(texts: Iterable[str], folder: Path, chat_template: str, vocab_size: int) -> Any:
+    """A byte-level BPE tokenizer trained on `texts` with BOS/EOS/PAD and `chat_template`,
+    saved under `folder`."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|bos|>", "<|eos|>", "<|pad|>", "<|end|>"]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(list(texts), vocab_size=vocab_size, special_tokens=specials)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<|bos|>", eos_token="<|eos|>", pad_token="<|pad|>"
+    )
+    tokenizer.chat_template = chat_template
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
 def tiny_causal_lm(tokenizer_dir: Path, folder: Path, architecture: str, seed: int = 0) -> Path:
     """A randomly initialised 2-layer `architecture` ("qwen2" or "llama") causal LM with the
     tokenizer of `tokenizer_dir`, saved with it under `folder`."""
