@@ -129,9 +129,9 @@ def test_second_backbone_recipe_fills_tables_4_and_12(paper_run, inputs, tmp_pat
     """The README's recipe: a second clone pulls the first run, replaces only the student."""
     first, _ = paper_run
     remote = tmp_path_factory.mktemp("remote")
+    run(["dvc", "remote", "add", "--default", "shared", str(remote)], first)
     run(["git", "add", "--all"], first)
     run(["git", "commit", "--quiet", "-m", "miniature paper run"], first)
-    run(["dvc", "remote", "add", "--default", "shared", str(remote)], first)
     run(["dvc", "push", "--quiet"], first)
 
     second = tmp_path_factory.mktemp("llama") / "asap-llama8b"
