@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
 	$(BIN)/pip install --quiet $(TORCH_PIP_ARGS) -c constraints.txt torch
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,serve]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,serve,remote,remote-tests]"
 	touch $@
 
 # A second environment for GPU machines: torch 2.14.0 (the CUDA build on the package index,

@@ -47,3 +47,16 @@ def paper_tokenizer_dir() -> Path:
     from tests.tiny_models import paper_tokenizer
 
     return paper_tokenizer(REPO / ".cache" / "test-paper-tokenizer")
+
+
+@pytest.fixture(scope="session")
+def paper_run(tmp_path_factory, repo_root, paper_tokenizer_dir, base_model_dir):
+    """The miniature paper run (`tests/miniature.py`) in a fresh clone, its results committed
+    there so that other clones can be made from it: (clone, the stages it ran, its inputs).
+    Shared by the tests of the paper profile and of sharing outputs through a remote."""
+    from tests.miniature import build_inputs, run_paper_profile
+
+    inputs = build_inputs(tmp_path_factory.mktemp("miniature-inputs"), paper_tokenizer_dir,
+                          base_model_dir)  # fmt: skip
+    clone = tmp_path_factory.mktemp("paper") / "asap"
+    yield from run_paper_profile(repo_root, clone, inputs)

@@ -13,7 +13,11 @@ Everything else is the paper profile as committed. What is overridden, and why:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 TRAIN = "data/raw/codeforces_cots/codeforces_cots_solutions_py_decontaminated_sample.jsonl"
 LCB_INDEX = "data/raw/livecodebench/lcb_problems_v1_v6_index.jsonl"
@@ -71,3 +75,53 @@ def overrides(tiny_model: Path, classifier: Path, teacher_url: str) -> list[str]
             f"+paper.data.benchmarks.{name}.path={LCB_INDEX}",
         ]
     return [arg for item in items for arg in ("-S", item)]
+
+
+RUNNING = re.compile(r"Running stage '([^']+)'")
+
+
+def build_inputs(
+    root: Path, paper_tokenizer_dir: Path, embedded_model_dir: Path
+) -> dict[str, Path]:
+    """The tiny scorer (the paper's tokenizer), a tiny second-backbone student with a tokenizer
+    of its own (the embedded model's), and a deterministic LLMLingua-2 classifier."""
+    from tests.real_data import train_records
+    from tests.tiny_models import keyed_token_classifier, tiny_causal_lm
+
+    texts = [record["cot"] for record in train_records()]
+    return {
+        "scorer": tiny_causal_lm(paper_tokenizer_dir, root / "qwen2", "qwen2"),
+        "student": tiny_causal_lm(embedded_model_dir, root / "llama", "llama", seed=1),
+        "classifier": keyed_token_classifier(texts, root / "classifier", "sentencepiece"),
+    }
+
+
+def exp_run(clone: Path, args: list[str]) -> list[str]:
+    """`dvc exp run ARGS` in `clone` (the teacher's key from the environment, as in the README);
+    the stages it ran."""
+    from tests.dvc_repos import run
+
+    result = run(["dvc", "exp", "run", *args], clone, DEEPSEEK_API_KEY="miniature")
+    return RUNNING.findall(result.stdout)
+
+
+@dataclass(frozen=True)
+class PaperRun:
+    clone: Path  # the run's clone, its results committed
+    ran: list[str]  # the stages `dvc exp run` ran
+    inputs: dict[str, Path]  # build_inputs
+    teacher: Any  # tests.loopback.LoopbackServer, with the requests it answered
+
+
+def run_paper_profile(repo_root: Path, clone: Path, inputs: dict[str, Path]) -> Iterator[PaperRun]:
+    """Clone, run the paper profile with the teacher served on 127.0.0.1, commit the results;
+    yields while the teacher still serves."""
+    from tests.dvc_repos import run
+    from tests.loopback import LoopbackServer, ScriptedTeacher
+
+    run(["git", "clone", "--quiet", str(repo_root), str(clone)], repo_root)
+    with LoopbackServer(responder=ScriptedTeacher()) as teacher:
+        ran = exp_run(clone, overrides(inputs["scorer"], inputs["classifier"], teacher.base_url))
+        run(["git", "add", "--all"], clone)
+        run(["git", "commit", "--quiet", "-m", "miniature paper run"], clone)
+        yield PaperRun(clone, ran, inputs, teacher)

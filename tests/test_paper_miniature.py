@@ -19,10 +19,7 @@ import pytest
 
 from asap.io import read_json, read_jsonl
 from tests.dvc_repos import run
-from tests.loopback import LoopbackServer, ScriptedTeacher
-from tests.miniature import BENCHMARKS, overrides
-from tests.real_data import train_records
-from tests.tiny_models import keyed_token_classifier, tiny_causal_lm
+from tests.miniature import BENCHMARKS, PaperRun, exp_run
 
 pytestmark = pytest.mark.slow
 
@@ -31,40 +28,6 @@ FIGURES = [f"budget_{name}.png" for name in BENCHMARKS] + ["compression_overview
 SECOND_BACKBONE_TABLES = {"table04", "table12"}
 # what the second clone may run: the student and everything downstream of it
 STUDENT_STAGES = re.compile(r"^(sft_base_model|sft_records|sft@\w+|eval(_sft)?@[\w-]+|stats)$")
-RUNNING = re.compile(r"Running stage '([^']+)'")
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory, paper_tokenizer_dir: Path, base_model_dir: Path) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("miniature-inputs")
-    texts = [record["cot"] for record in train_records()]
-    return {
-        "scorer": tiny_causal_lm(paper_tokenizer_dir, root / "qwen2", "qwen2"),
-        # the second backbone has a tokenizer of its own (here the embedded model's)
-        "student": tiny_causal_lm(base_model_dir, root / "llama", "llama", seed=1),
-        "classifier": keyed_token_classifier(texts, root / "classifier", "sentencepiece"),
-    }
-
-
-@pytest.fixture(scope="module")
-def teacher():
-    with LoopbackServer(responder=ScriptedTeacher()) as server:
-        yield server
-
-
-def exp_run(clone: Path, args: list[str]) -> list[str]:
-    """`dvc exp run ARGS` in `clone` (the teacher's key from the environment, as in the README);
-    returns the stages it ran."""
-    result = run(["dvc", "exp", "run", *args], clone, DEEPSEEK_API_KEY="miniature")
-    return RUNNING.findall(result.stdout)
-
-
-@pytest.fixture(scope="module")
-def paper_run(repo_root, tmp_path_factory, inputs, teacher) -> tuple[Path, list[str]]:
-    clone = tmp_path_factory.mktemp("paper") / "asap"
-    run(["git", "clone", "--quiet", str(repo_root), str(clone)], repo_root)
-    ran = exp_run(clone, overrides(inputs["scorer"], inputs["classifier"], teacher.base_url))
-    return clone, ran
 
 
 def not_run_notes(clone: Path) -> dict[str, list[str]]:
@@ -77,21 +40,21 @@ def not_run_notes(clone: Path) -> dict[str, list[str]]:
     return notes
 
 
-def test_every_stage_of_the_paper_profile_runs(paper_run) -> None:
-    clone, ran = paper_run
+def test_every_stage_of_the_paper_profile_runs(paper_run: PaperRun) -> None:
+    clone = paper_run.clone
     listed = run(["dvc", "stage", "list", "--name-only"], clone).stdout.split()
-    assert sorted(ran) == sorted(listed)
+    assert sorted(paper_run.ran) == sorted(listed)
     assert "up to date" in run(["dvc", "status"], clone).stdout
     assert read_json(clone / "reports/data.json")["provenance"]["profile"] == "paper"
 
 
-def test_teacher_stages_rewrite_resample_and_keep_every_other_step(paper_run, teacher) -> None:
-    clone, _ = paper_run
+def test_teacher_stages_rewrite_resample_and_keep_every_other_step(paper_run: PaperRun) -> None:
+    clone = paper_run.clone
     coarse = read_json(clone / "reports/coarse.json")
     assert coarse["mode"] == "rewrite"
     assert coarse["accepted"] == coarse["records"] == 2
     assert coarse["attempts_histogram"] == {"2": 2}  # each record's first answer is no pruning
-    resampled = [r for r in teacher.requests if r.get("temperature") == 2.0]
+    resampled = [r for r in paper_run.teacher.requests if r.get("temperature") == 2.0]
     assert len(resampled) >= 4  # appendix A: pruning at temperature 2.0
     originals = {r["id"]: r for r in read_jsonl(clone / "data/train/cots.jsonl")}
     for record in read_jsonl(clone / "data/coarse/cots.jsonl"):
@@ -99,8 +62,8 @@ def test_teacher_stages_rewrite_resample_and_keep_every_other_step(paper_run, te
         assert record["cot"] == "\n\n".join(steps[::2]), record["id"]
 
 
-def test_every_method_is_trained_with_the_paper_settings(paper_run) -> None:
-    clone, _ = paper_run
+def test_every_method_is_trained_with_the_paper_settings(paper_run: PaperRun) -> None:
+    clone = paper_run.clone
     for method in read_json(clone / "reports/compression.json")["methods"]:
         report = read_json(clone / f"reports/train/{method}.json")
         assert report["status"] == "ok" and report["records_trained"] == 2, method
@@ -110,9 +73,9 @@ def test_every_method_is_trained_with_the_paper_settings(paper_run) -> None:
 
 
 def test_every_table_and_figure_is_written_with_no_gap_but_the_second_backbone(
-    paper_run,
+    paper_run: PaperRun,
 ) -> None:
-    clone, _ = paper_run
+    clone = paper_run.clone
     for table in TABLES:
         for suffix in (".md", ".tex"):
             assert (clone / "reports/tables" / f"{table}{suffix}").stat().st_size > 0
@@ -125,13 +88,14 @@ def test_every_table_and_figure_is_written_with_no_gap_but_the_second_backbone(
             assert cell["n"] == 2 and cell.get("status") != "not_run", (method, benchmark)
 
 
-def test_second_backbone_recipe_fills_tables_4_and_12(paper_run, inputs, tmp_path_factory) -> None:
+def test_second_backbone_recipe_fills_tables_4_and_12(
+    paper_run: PaperRun, tmp_path_factory
+) -> None:
     """The README's recipe: a second clone pulls the first run, replaces only the student."""
-    first, _ = paper_run
+    first = paper_run.clone
     remote = tmp_path_factory.mktemp("remote")
-    run(["dvc", "remote", "add", "--default", "shared", str(remote)], first)
-    run(["git", "add", "--all"], first)
-    run(["git", "commit", "--quiet", "-m", "miniature paper run"], first)
+    run(["dvc", "remote", "add", "--force", "--default", "shared", str(remote)], first)
+    run(["git", "commit", "--quiet", "-am", "a shared remote"], first)
     run(["dvc", "push", "--quiet"], first)
 
     second = tmp_path_factory.mktemp("llama") / "asap-llama8b"
@@ -139,7 +103,7 @@ def test_second_backbone_recipe_fills_tables_4_and_12(paper_run, inputs, tmp_pat
     student = [
         "-S", "paper.sft_base_model.kind=local",
         "-S", "~paper.sft_base_model.target",
-        "-S", f"+paper.sft_base_model.path={inputs['student']}",
+        "-S", f"+paper.sft_base_model.path={paper_run.inputs['student']}",
     ]  # fmt: skip
     ran = exp_run(second, ["--pull", *student])
     assert ran and all(STUDENT_STAGES.match(stage) for stage in ran), ran

@@ -1,0 +1,174 @@
+"""Collaborators share the pipeline's outputs through a real S3-protocol object store.
+
+An S3 server (moto's, on 127.0.0.1: no account, no network beyond loopback) holds a DVC
+remote configured with `endpointurl` and credentials through `dvc remote modify --local`, so
+nothing secret is in a tracked file. The miniature paper run (`tests/miniature.py`) pushes
+every output; fresh clones then pull as the README's "Sharing" commands do: only the SFT
+datasets, datasets and models, or everything with only `stats` left to run. A corrupted object
+on the remote and a `dvc pull` killed mid-way must both be caught, with nothing partial kept.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from asap.verify import OK, file_md5, load_lock, verify_lock
+from tests.dvc_repos import run, tool_env, verify_cli
+from tests.miniature import PaperRun
+
+pytestmark = pytest.mark.slow
+
+BUCKET = "asap"
+CREDENTIALS = {"access_key_id": "miniature", "secret_access_key": "miniature"}
+DATASETS = [f"data/sft/{m}.jsonl" for m in (
+    "original", "selective_context", "llmlingua2", "tokenskip", "spirit", "asap", "wo_coarse",
+    "wo_fine",
+)]  # fmt: skip
+MODELS = ["models/base", "models/sft_base"] + [f"models/{Path(d).stem}" for d in DATASETS]
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """An S3 server on 127.0.0.1 with one bucket; yields its endpoint URL and a client."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=CREDENTIALS["access_key_id"],
+        aws_secret_access_key=CREDENTIALS["secret_access_key"],
+    )
+    client.create_bucket(Bucket=BUCKET)
+    try:
+        yield endpoint, client
+    finally:
+        server.stop()
+
+
+def use_s3(clone: Path, endpoint: str, prefix: str) -> None:
+    """The remote in the tracked config; endpoint and credentials only in .dvc/config.local."""
+    run(["dvc", "remote", "add", "--force", "--default", "s3", f"s3://{BUCKET}/{prefix}"], clone)
+    run(["dvc", "remote", "modify", "--local", "s3", "endpointurl", endpoint], clone)
+    for key, value in CREDENTIALS.items():
+        run(["dvc", "remote", "modify", "--local", "s3", key, value], clone)
+
+
+@pytest.fixture(scope="module")
+def shared(paper_run: PaperRun, s3) -> tuple[Path, str]:
+    """The miniature paper run, committed and pushed to S3; returns (that clone, endpoint)."""
+    first = paper_run.clone
+    endpoint, client = s3
+    use_s3(first, endpoint, "shared")
+    run(["git", "add", "--all"], first)
+    run(["git", "commit", "--quiet", "-m", "share through S3"], first)
+    tracked = (first / ".dvc/config").read_text(encoding="utf-8")
+    assert endpoint not in tracked and "miniature" not in tracked  # nothing secret tracked
+    started = time.perf_counter()
+    pushed = run(["dvc", "push"], first).stdout
+    objects = client.list_objects_v2(Bucket=BUCKET, Prefix="shared/")
+    size = sum(o["Size"] for o in objects.get("Contents", []))
+    print(
+        f"dvc push: {pushed.strip()}; {size / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s"
+    )
+    return first, endpoint
+
+
+def fresh_clone(shared: tuple[Path, str], where: Path) -> Path:
+    first, endpoint = shared
+    run(["git", "clone", "--quiet", str(first), str(where)], first)
+    use_s3(where, endpoint, "shared")
+    return where
+
+
+def test_only_the_sft_datasets_then_repro_pull_runs_nothing(shared, tmp_path) -> None:
+    clone = fresh_clone(shared, tmp_path / "datasets")
+    status = run(["dvc", "status", "--cloud", *DATASETS], clone).stdout
+    assert "deleted" in status or "new" in status  # what the remote holds, before pulling
+    run(["dvc", "pull", *DATASETS], clone)
+    assert all((clone / path).is_file() for path in DATASETS)
+    assert not (clone / "models/asap/model.safetensors").exists()  # nothing else came
+    findings = [f for f in verify_lock(clone / "dvc.lock") if f.path in DATASETS]
+    assert len(findings) == len(DATASETS) and all(f.status == OK for f in findings)
+
+    pulled = run(["dvc", "repro", "--pull"], clone)
+    assert "Running stage" not in pulled.stdout, pulled.stdout
+    assert all(f.status == OK for f in verify_lock(clone / "dvc.lock"))
+
+
+def test_datasets_and_models(shared, tmp_path) -> None:
+    clone = fresh_clone(shared, tmp_path / "models")
+    run(["dvc", "pull", *DATASETS, *MODELS], clone)
+    wanted = set(DATASETS) | set(MODELS)
+    findings = [f for f in verify_lock(clone / "dvc.lock") if f.path in wanted]
+    assert {f.path for f in findings} == wanted and all(f.status == OK for f in findings)
+    assert not (clone / "data/eval").exists() or not any((clone / "data/eval").rglob("*.jsonl"))
+
+
+def test_everything_then_only_stats_runs(shared, tmp_path) -> None:
+    clone = fresh_clone(shared, tmp_path / "stats")
+    run(["dvc", "pull"], clone)
+    assert verify_cli(cwd=clone).returncode == 0
+    rerun = run(["dvc", "repro", "--force", "--single-item", "stats"], clone)
+    assert "Running stage 'stats'" in rerun.stdout
+    assert "Running stage" not in run(["dvc", "repro"], clone).stdout
+
+
+def test_a_corrupted_object_on_the_remote_is_caught(shared, s3, tmp_path) -> None:
+    _, client = s3
+    clone = fresh_clone(shared, tmp_path / "corrupt")
+    out = next(
+        o for o in load_lock(clone / "dvc.lock")["surprisal"]["outs"]
+        if o["path"] == "data/sft/asap.jsonl"
+    )  # fmt: skip
+    key = f"shared/files/md5/{out['md5'][:2]}/{out['md5'][2:]}"
+    original = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    flipped = bytes([original[0] ^ 0xFF]) + original[1:]
+    client.put_object(Bucket=BUCKET, Key=key, Body=flipped)
+    try:
+        pulled = run(["dvc", "pull", "data/sft/asap.jsonl"], clone, check=False)
+        checked = verify_cli("surprisal", cwd=clone)
+        caught = pulled.returncode != 0 or (
+            checked.returncode == 1
+            and "MISMATCH surprisal  out  data/sft/asap.jsonl" in checked.stdout
+        )
+        assert caught, (pulled.stdout, pulled.stderr, checked.stdout)
+    finally:
+        client.put_object(Bucket=BUCKET, Key=key, Body=original)
+
+
+def test_a_pull_killed_mid_way_keeps_nothing_partial(shared, tmp_path) -> None:
+    clone = fresh_clone(shared, tmp_path / "killed")
+    cache = clone / ".dvc/cache/files/md5"
+    proc = subprocess.Popen(
+        ["dvc", "pull"], cwd=clone, env=tool_env(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        while not (cache.is_dir() and any(p.is_file() for p in cache.rglob("*"))):
+            assert proc.poll() is None, "the pull ended before the kill"
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    # every object that reached the cache is whole: its bytes hash to its name
+    objects = [p for p in cache.rglob("*") if p.is_file()]
+    assert objects
+    for obj in objects:
+        assert file_md5(obj) == obj.parent.name + obj.name.removesuffix(".dir"), obj
+    run(["dvc", "pull"], clone)
+    assert verify_cli(cwd=clone).returncode == 0
