@@ -124,7 +124,7 @@ def build_tokenizer(header: dict[str, Any], where: str) -> Any:
 
     bos, eos = special("bos"), special("eos")
     if header.get("tokenizer.ggml.add_bos_token") and bos is not None:
-        bos_id = tokens.index(bos)
+        bos_id = header["tokenizer.ggml.bos_token_id"]
         tokenizer.post_processor = processors.TemplateProcessing(
             single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, bos_id)]
         )
