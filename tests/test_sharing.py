@@ -1,4 +1,5 @@
-"""Collaborators share the pipeline's outputs through a real S3-protocol object store.
+"""Collaborators share the pipeline's outputs through a real S3-protocol object store, and
+over SSH.
 
 An S3 server (moto's, on 127.0.0.1: no account, no network beyond loopback) holds a DVC
 remote configured with `endpointurl` and credentials through `dvc remote modify --local`, so
@@ -6,6 +7,7 @@ nothing secret is in a tracked file. The miniature paper run (`tests/miniature.p
 every output; fresh clones then pull as the README's "Sharing" commands do: only the SFT
 datasets, datasets and models, or everything with only `stats` left to run. A corrupted object
 on the remote and a `dvc pull` killed mid-way must both be caught, with nothing partial kept.
+The same datasets then travel over SSH (an SFTP server on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -172,3 +174,73 @@ def test_a_pull_killed_mid_way_keeps_nothing_partial(shared, tmp_path) -> None:
         assert file_md5(obj) == obj.parent.name + obj.name.removesuffix(".dir"), obj
     run(["dvc", "pull"], clone)
     assert verify_cli(cwd=clone).returncode == 0
+
+
+# -- SSH ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """An SSH server with SFTP on 127.0.0.1 (asyncssh, the library dvc-ssh itself uses; no
+    privileges needed), accepting one client key; yields (port, key file, storage folder)."""
+    import asyncio
+    import threading
+
+    import asyncssh
+
+    root = tmp_path_factory.mktemp("sshd")
+    host_key, client_key = (asyncssh.generate_private_key("ssh-ed25519") for _ in range(2))
+    host_key.write_private_key(root / "host_key")
+    client_key.write_private_key(root / "client_key")
+    client_key.write_public_key(root / "client_key.pub")
+    loop = asyncio.new_event_loop()
+    started: dict[str, object] = {}
+    ready = threading.Event()
+
+    async def serve() -> None:
+        server = await asyncssh.create_server(
+            asyncssh.SSHServer, "127.0.0.1", 0,
+            server_host_keys=[str(root / "host_key")],
+            authorized_client_keys=str(root / "client_key.pub"),
+            sftp_factory=True,
+        )  # fmt: skip
+        started["server"] = server
+        started["port"] = server.sockets[0].getsockname()[1]
+        ready.set()
+        await server.wait_closed()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(30), "the SSH server did not start"
+    (root / "store").mkdir()
+    try:
+        yield started["port"], root / "client_key", root / "store"
+    finally:
+        loop.call_soon_threadsafe(started["server"].close)  # type: ignore[attr-defined]
+        thread.join(30)
+
+
+def use_ssh(clone: Path, sshd) -> None:
+    """An SSH remote of this clone only (.dvc/config.local): URL, user and key."""
+    port, key, store = sshd
+    run(
+        ["dvc", "remote", "add", "--local", "--force", "ssh", f"ssh://127.0.0.1:{port}{store}"],
+        clone,
+    )
+    run(["dvc", "remote", "modify", "--local", "ssh", "user", "collaborator"], clone)
+    run(["dvc", "remote", "modify", "--local", "ssh", "keyfile", str(key)], clone)
+
+
+def test_ssh_round_trip_of_the_sft_datasets(paper_run: PaperRun, sshd, tmp_path) -> None:
+    first = paper_run.clone
+    use_ssh(first, sshd)
+    run(["dvc", "push", "--remote", "ssh", *DATASETS], first)
+    _, _, store = sshd
+    assert len([p for p in store.rglob("*") if p.is_file()]) == len(DATASETS)
+
+    clone = tmp_path / "over-ssh"
+    run(["git", "clone", "--quiet", str(first), str(clone)], first)
+    use_ssh(clone, sshd)
+    run(["dvc", "pull", "--remote", "ssh", *DATASETS], clone)
+    findings = [f for f in verify_lock(clone / "dvc.lock") if f.path in DATASETS]
+    assert len(findings) == len(DATASETS) and all(f.status == OK for f in findings)
