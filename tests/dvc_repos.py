@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,3 +50,21 @@ def make_dvc_repo(root: Path, files: dict[str, str]) -> Path:
 def verify_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`asap verify ARGS` of this checkout's code, run in `cwd`."""
     return run([sys.executable, "-m", "asap.cli", "verify", *args], cwd, check=False)
+
+
+def kill_when(proc: subprocess.Popen, condition: Any) -> None:
+    """SIGKILL the process group of `proc` (started with `start_new_session`) as soon as
+    `condition()` holds (a process that never gets there is stopped by the test's timeout)."""
+    try:
+        while not condition():
+            assert proc.poll() is None, (
+                f"the process ended before the kill: {proc.stderr.read() if proc.stderr else ''}"
+            )
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL

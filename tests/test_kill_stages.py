@@ -9,12 +9,9 @@ during generation and during sandbox grading (counting the prompts the rerun gen
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,7 @@ import yaml
 from asap.io import read_jsonl, write_jsonl
 from asap.params import load_params
 from asap.steps import join_steps, split_steps
-from tests.dvc_repos import run, tool_env
+from tests.dvc_repos import kill_when, run, tool_env
 from tests.loopback import LoopbackServer
 from tests.real_data import train_records
 
@@ -45,22 +42,6 @@ def start(workspace: Path, *args: str) -> subprocess.Popen:
 
 def finish(workspace: Path, *args: str) -> str:
     return run([sys.executable, "-m", *args], workspace).stdout
-
-
-def kill_when(proc: subprocess.Popen, condition: Any) -> None:
-    """SIGKILL the stage's process group as soon as `condition()` holds (a stage that never
-    gets there is stopped by the test's timeout)."""
-    try:
-        while not condition():
-            assert proc.poll() is None, f"the stage ended before the kill: {proc.stderr.read()}"
-            time.sleep(0.02)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
 
 
 def cached_files(directory: Path) -> list[Path]:

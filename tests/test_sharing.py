@@ -13,8 +13,6 @@ The same datasets then travel over SSH (an SFTP server on 127.0.0.1).
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterable
@@ -23,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from asap.verify import OK, SKIPPED, Finding, file_md5, load_lock, verify_lock
-from tests.dvc_repos import run, tool_env, verify_cli
+from tests.dvc_repos import kill_when, run, tool_env, verify_cli
 from tests.miniature import PaperRun
 
 pytestmark = pytest.mark.slow
@@ -175,16 +173,7 @@ def test_a_pull_killed_mid_way_keeps_nothing_partial(shared, tmp_path) -> None:
         ["dvc", "pull"], cwd=clone, env=tool_env(), stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
-    try:
-        while not (cache.is_dir() and any(p.is_file() for p in cache.rglob("*"))):
-            assert proc.poll() is None, "the pull ended before the kill"
-            time.sleep(0.01)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    kill_when(proc, lambda: cache.is_dir() and any(p.is_file() for p in cache.rglob("*")))
     # every object that reached the cache is whole: its bytes hash to its name
     objects = [p for p in cache.rglob("*") if p.is_file()]
     assert objects
