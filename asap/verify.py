@@ -10,8 +10,7 @@ Every hash is recomputed from the bytes (DVC's mtime-keyed state database is not
 a tampered file with a preserved mtime is still caught. With a cache directory (`.dvc/cache`
 after `dvc fetch`, or a local remote, which has the same layout) outputs are verified from their
 cache objects without a checkout; anything without a cache object (sources, `cache: false`
-metrics) is verified in the workspace. An absent output that dvc.yaml declares `persist: true,
-cache: false` (a stage's resume scratch) is skipped: it is never pushed, so a clone lacks it.
+metrics) is verified in the workspace.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ _TEXT_PROBE = 512  # DVC decides text/binary per chunk from its first 512 bytes
 _TEXT_CHARS = bytes(range(32, 127)) + b"\n\r\t\f\b"
 
 OK, MISMATCH, MISSING, SKIPPED = "ok", "mismatch", "missing", "skipped"
-SCRATCH = "persisted uncached output (persist: true, cache: false): never shared, absent here"
 FAILED = (MISMATCH, MISSING)
 
 Listing = list[dict[str, str]]
@@ -206,18 +204,11 @@ def _hash_name(entry: dict[str, Any]) -> str:
 class Verifier:
     """Recomputes lock entries, each path (or cache object) hashed once."""
 
-    def __init__(
-        self,
-        lock_path: Path,
-        cache: Path | None,
-        outs: list[dict[str, Any]],
-        scratch: frozenset[str] = frozenset(),
-    ):
+    def __init__(self, lock_path: Path, cache: Path | None, outs: list[dict[str, Any]]):
         self.base = lock_path.resolve().parent
         self.root = _dvc_root(self.base)
         self.cache = cache
         self.outs = outs  # every out entry of the lock: cache lookups for paths inside them
-        self.scratch = scratch  # outs that are persisted and uncached, relative to `base`
         self._memo: dict[tuple[str, str, str], str] = {}
 
     # -- cache ---------------------------------------------------------------------------
@@ -337,8 +328,6 @@ class Verifier:
             if cached is not None:
                 return Finding(stage, kind, rel, *cached, source="cache")
         path = self.base / rel
-        if not path.exists() and kind == "out" and rel in self.scratch:
-            return Finding(stage, kind, rel, SKIPPED, SCRATCH)
         if not path.exists():
             where = "neither in the cache nor in the workspace" if self.cache else "not found"
             return Finding(stage, kind, rel, MISSING, where)
@@ -397,28 +386,6 @@ def select_stages(names: Iterable[str], wanted: Sequence[str] | None) -> list[st
     return [n for n in names if any(n == w or n.startswith(f"{w}@") for w in wanted)]
 
 
-def scratch_outputs(lock_path: str | Path) -> frozenset[str]:
-    """Outputs of the dvc.yaml beside `lock_path` declared `persist: true` and `cache: false`.
-
-    Read with DVC (templating and foreach resolved); without a dvc.yaml DVC can load, the set
-    is empty and every absent output counts as missing."""
-    base = Path(lock_path).resolve().parent
-    if not (base / "dvc.yaml").is_file():
-        return frozenset()
-    from dvc.repo import Repo
-
-    try:
-        with Repo(str(_dvc_root(base))) as repo:
-            outs = [o for stage in repo.index.stages for o in stage.outs]
-    except Exception:  # an unparsable dvc.yaml: no exemptions
-        return frozenset()
-    return frozenset(
-        Path(out.fs_path).relative_to(base).as_posix()
-        for out in outs
-        if out.persist and not out.use_cache and Path(out.fs_path).is_relative_to(base)
-    )
-
-
 def verify_lock(
     lock_path: str | Path = "dvc.lock",
     *,
@@ -432,7 +399,7 @@ def verify_lock(
     cache_dir = Path(cache) if cache is not None else None
     if cache_dir is not None and not cache_dir.is_dir():
         raise DataError(f"{cache_dir}: no such cache directory")
-    verifier = Verifier(lock_path, cache_dir, outs, scratch_outputs(lock_path))
+    verifier = Verifier(lock_path, cache_dir, outs)
     findings: list[Finding] = []
     for stage in select_stages(lock, stages):
         entry = lock[stage] or {}

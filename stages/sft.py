@@ -3,10 +3,11 @@
 Run as `python -m stages.sft --method NAME`. Reads data/sft/<NAME>.jsonl and params
 `${profile}.sft`. Outputs:
   models/<NAME>/                          fine-tuned model, tokenizer and chat template
-  data/checkpoints/sft/<NAME>/            Trainer checkpoints (persisted; a rerun resumes)
   reports/train/<NAME>.json               tokens per sample, steps, final loss, records filtered
   reports/train/timings/<NAME>.json       seconds per step and run time (measurements)
   reports/figures/train_loss_<NAME>.png   training-loss curve
+Trainer checkpoints go to data/checkpoints/sft/<NAME>/, scratch that is no DVC output (a
+killed run resumes from them; a clone that pulled the model never needs them).
 
 With `sft.num_processes > 1` the stage re-launches itself on that many processes through
 `accelerate launch --config_file <sft.accelerate_config>` (FSDP or DeepSpeed ZeRO-3).
@@ -63,7 +64,6 @@ def skip_not_run(method: Method, dataset: Path) -> int:
     if reason is None:
         raise DataError(f"{dataset}: empty SFT dataset, but method {method.name!r} was run")
     not_run.mark_folder(MODELS_DIR / method.name, method.name, reason)
-    (CHECKPOINTS_DIR / method.name).mkdir(parents=True, exist_ok=True)
     write_json(REPORTS_DIR / f"{method.name}.json", not_run.record(method.name, reason))
     write_json(TIMINGS_DIR / f"{method.name}.json", not_run.record(method.name, reason))
     plot_not_run(FIGURES_DIR / f"train_loss_{method.name}.png", f"SFT loss: {method.label}", reason)

@@ -24,7 +24,6 @@ def test_sft_writes_markers_for_a_disabled_method(tmp_path, monkeypatch):
     assert not_run.reason_in(tmp_path / "models/llmlingua2") == REASON
     assert not_run.is_not_run(read_json(tmp_path / "reports/train/llmlingua2.json"))
     assert (tmp_path / "reports/figures/train_loss_llmlingua2.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "data/checkpoints/sft/llmlingua2").is_dir()
 
 
 def test_sft_refuses_an_empty_dataset_of_a_method_that_ran(tmp_path, monkeypatch):

@@ -21,7 +21,6 @@ from asap.verify import (
     MISMATCH,
     MISSING,
     OK,
-    SKIPPED,
     file_md5,
     listing_md5,
     load_lock,
@@ -77,7 +76,6 @@ n = yaml.safe_load(open("params.yaml"))["make"]["n"]
 for i in range(n):
     write_text_atomic(f"out/dir/sub/part-{i}.txt", f"part {i}\\n" * (i + 1))
 write_text_atomic("out/single.txt", "single\\n")
-write_text_atomic("scratch/state.txt", "resume from here\\n")
 write_text_atomic("metrics.json", '{"n": %d}\\n' % n)
 """
 
@@ -93,9 +91,6 @@ stages:
     outs:
       - out/dir
       - out/single.txt
-      - scratch:
-          persist: true
-          cache: false
     metrics:
       - metrics.json:
           cache: false
@@ -171,26 +166,6 @@ def test_tampered_deleted_and_extra_files_are_reported(repo):
     assert "MISMATCH make  out  out/dir" in result.stdout
     only_use = verify_cli("use", "--lock", str(repo / "dvc.lock"), cwd=repo)
     assert "make" not in only_use.stdout.replace("make.py", "")
-
-
-def test_absent_resume_scratch_is_skipped_and_a_present_one_checked(repo):
-    """`persist: true, cache: false` outputs are never pushed: a clone lacks them, and that is
-    no failure; a scratch that is present is still hashed."""
-    (repo / "scratch/state.txt").write_text("tampered\n")
-    found = _by_path(verify_lock(repo / "dvc.lock"))
-    assert found[("make", "out", "scratch")].status == MISMATCH
-    shutil.rmtree(repo / "scratch")
-    found = _by_path(verify_lock(repo / "dvc.lock"))
-    assert found[("make", "out", "scratch")].status == SKIPPED
-    assert "never shared" in found[("make", "out", "scratch")].detail
-    (repo / "metrics.json").unlink()  # uncached but not persisted: committed to git, so missing
-    assert _by_path(verify_lock(repo / "dvc.lock"))[("make", "out", "metrics.json")].status == (
-        MISSING
-    )
-    (repo / "metrics.json").write_text('{"n": 3}\n')
-    result = verify_cli("--lock", str(repo / "dvc.lock"), cwd=repo)
-    assert result.returncode == 0, result.stdout
-    assert "SKIPPED  make  out  scratch" in result.stdout
 
 
 def test_cache_mode_needs_no_checkout_and_catches_corrupt_objects(repo):
