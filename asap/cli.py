@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("asap.commands.info", "show the active profile, its params and package versions"),
     "evaluate": ("asap.commands.evaluate", "run samples against a benchmark's tests in a sandbox"),
     "surprisal": ("asap.commands.surprisal", "prune CoTs by first-token surprisal to a budget"),
+    "stages": ("asap.commands.stages", "list the DVC stages of evaluation cells (dvc targets)"),
     "verify": ("asap.commands.verify", "recompute every hash in dvc.lock; exit 1 on any mismatch"),
 }
 

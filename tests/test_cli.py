@@ -28,3 +28,18 @@ def test_info_reports_the_active_profile(repo_root):
     info = json.loads(result.stdout)
     assert info["profile"] == "embedded"
     assert info["versions"]["torch"].startswith("2.13.0")
+
+
+def test_second_backbone_stages_are_the_eval_cells_of_tables_4_and_12(repo_root):
+    from tests.dvc_repos import run
+
+    listed = set(run(["dvc", "stage", "list", "--name-only"], repo_root).stdout.split())
+    result = subprocess.run(
+        [sys.executable, "-m", "asap.cli", "stages", "--second-backbone"],
+        cwd=repo_root, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    names = result.stdout.split()
+    assert len(names) == 4 * 5 and set(names) <= listed
+    cells = {tuple(name.split("@")[1].rsplit("-", 1)) for name in names}
+    assert {method for method, _ in cells} == {"zero_shot", "original", "spirit", "asap"}
+    assert "eval@zero_shot-leetcode" in names and "eval_sft@asap-lcb_v4_v5" in names
