@@ -23,6 +23,7 @@ from asap.sandbox import (
     dumps_value,
     loads_value,
 )
+from asap.sandbox_harness import WRITABLE_SCRATCH
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -121,8 +122,19 @@ def sandbox_processes(sandbox: Sandbox) -> list[int]:
 
 @pytest.fixture
 def outside_dir() -> Iterator[Path]:
-    """A world-writable folder with a world-writable file outside any sandbox temp dir."""
-    folder = REPO / ".cache" / f"sandbox-victim-{uuid.uuid4().hex[:8]}"
+    """A world-writable folder with a world-writable file outside any sandbox temp dir: in the
+    repository, or in /var/cache when the repository lies in a temp dir (which every run sees
+    as a fresh tmpfs, so a victim there would prove nothing)."""
+    scratch = [os.path.realpath(t) for t in WRITABLE_SCRATCH]
+    candidates = [
+        p for p in (REPO / ".cache", Path("/var/cache"))
+        if not any(os.path.realpath(p).startswith(t + os.sep) for t in scratch)
+        and os.access(p if p.exists() else p.parent, os.W_OK)
+    ]  # fmt: skip
+    if not candidates:
+        pytest.fail("no writable folder outside the sandbox temp dirs for the victim file")
+    parent = candidates[0]
+    folder = parent / f"sandbox-victim-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True)
     folder.chmod(0o777)
     victim = folder / "victim.txt"
