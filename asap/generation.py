@@ -25,7 +25,8 @@ then the batch wall time per sample, as reported in the paper; longer answers ge
 proportionally larger share. Timings also keep ``batch_wall_s`` and ``batch_size``.
 
 Cache: one JSON file per problem, written atomically once its batch is done, keyed by the
-model's content fingerprint, the exact prompt, the budget and the decoding settings; a rerun
+model's content fingerprint, the code of this module and all it imports, the exact prompt, the
+budget and the decoding settings; a rerun
 generates only the batches that have a member without a valid file. Batches are fixed over the
 whole problem list (by prompt length, then task order), so a resumed run forms the same
 batches as an uninterrupted one.
@@ -42,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asap.code import code_fingerprint
 from asap.io import DataError, dumps_stable, read_json, sha256_file, write_json
 
 THINK_OPEN = "<think>\n"
@@ -253,8 +255,10 @@ class Generation:
     batch_size: int
 
 
-def cache_key(fingerprint: str, prompt: str, budget: int, settings: GenerationSettings) -> str:
-    blob = dumps_stable([fingerprint, prompt, budget, settings.decoding_key()])
+def cache_key(
+    fingerprint: str, code: str, prompt: str, budget: int, settings: GenerationSettings
+) -> str:
+    blob = dumps_stable([fingerprint, code, prompt, budget, settings.decoding_key()])
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -455,6 +459,7 @@ class Generator:
         self.settings = settings
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.fingerprint = model_fingerprint(model_dir, fingerprint_memo)
+        self.code = code_fingerprint(["asap.generation"])  # with every module it imports
         self._backend: Any = None
 
     @property
@@ -469,7 +474,7 @@ class Generator:
             question = question_text(problem, self.settings.templates)
             question += self.settings.prompt_suffix
             prompt = build_prompt(self.tokenizer, question)
-            key = cache_key(self.fingerprint, prompt, budget, self.settings)
+            key = cache_key(self.fingerprint, self.code, prompt, budget, self.settings)
             length = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
             jobs.append(Job(problem["task_id"], prompt, key, length))
         return jobs

@@ -27,8 +27,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from asap.code import code_fingerprint
 from asap.compression import SFT_FIELDS, Models, build
-from asap.compression.cache import RecordCache, code_fingerprint, run_cached
+from asap.compression.cache import RecordCache, run_cached
 from asap.io import DataError, read_jsonl, write_json, write_jsonl
 from asap.methods import get_method
 from asap.params import active_profile, load_params

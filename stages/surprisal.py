@@ -6,9 +6,10 @@ data/sft/<method>.jsonl (id, question, cot = pruned CoT, answer, method), report
 
 Scores are cached per record in data/surprisal/<method>/ (a DVC `persist` output), one JSON
 file per record written atomically and keyed by the scorer's files, dtype, context, window
-settings, question and steps; a killed run resumes without rescoring finished records. In
-global mode the cache holds scores only, so a new budget prunes again without rescoring; in
-iterative mode it holds the pruning result, keyed by budget too.
+settings, the code of every module the stage imports, question and steps; a killed run
+resumes without rescoring finished records. In global mode the cache holds scores only, so a
+new budget prunes again without rescoring; in iterative mode it holds the pruning result,
+keyed by budget too.
 
 Scoring runs on transformers (`backend: transformers`, CPU or GPU) or on a vLLM engine
 (`backend: vllm`, GPU, engine arguments under `vllm`; see `asap.scoring_vllm`).
@@ -26,6 +27,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from asap.code import code_fingerprint
 from asap.commands.surprisal import result_fields
 from asap.io import DataError, dumps_stable, read_json, sha256_text, write_json, write_jsonl
 from asap.params import stage_params
@@ -164,6 +166,7 @@ def main(section: str = "surprisal") -> None:
         "context": params["context"],
         "max_context": scorer.max_context,
         "min_left_context": scorer.min_left_context,
+        "code": code_fingerprint(["stages.surprisal"]),  # every module that scores or prunes
     }
     if backend != "transformers":  # scores agree only within tolerance across backends
         settings["backend"] = backend

@@ -20,9 +20,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from asap.code import code_fingerprint
 from asap.compression import BUILDERS, Models
 from asap.compression.ablations import SurprisalOnly, Unchanged
-from asap.compression.cache import RecordCache, code_fingerprint, run_cached
+from asap.compression.cache import RecordCache, run_cached
 from asap.compression.llmlingua2 import (
     ClassifierError,
     LLMLingua2,

@@ -34,7 +34,7 @@ SFT_FIELDS = ("tokenskip_ratio", "prompt_suffix")
 
 class Compressor(Protocol):
     requested_ratio: float | None
-    modules: tuple[str, ...]
+    modules: tuple[str, ...]  # what computes results: their code is part of the cache key
 
     def settings(self) -> dict[str, Any]: ...
 

@@ -1,33 +1,22 @@
 """Per-record results of a compressor, kept on disk so an interrupted run redoes nothing finished.
 
 One JSON file per record, named by the SHA-256 of everything that determines the result: the
-method, its settings, the fingerprints of the models it uses, the source of the modules that
-compute it (`code_fingerprint`: an edited compressor never reuses results of the old code) and
-the record's id, question and CoT. Files are written atomically as soon as their chunk of
-records is done; a rerun reads them back instead of recomputing. `prune` removes files no
-current record maps to, so the cache holds exactly the results of the last run.
+method, its settings, the fingerprints of the models it uses, the code that computes it
+(`asap.code.code_fingerprint`: every repository module the compressor imports, so no edited
+module serves results of the old code) and the record's id, question and CoT. Files are
+written atomically as soon as their chunk of records is done; a rerun reads them back instead
+of recomputing. `prune` removes files no current record maps to, so the cache holds exactly the
+results of the last run.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from asap.io import DataError, dumps_stable, read_json, write_json
-
-
-def code_fingerprint(modules: Iterable[str]) -> str:
-    """SHA-256 over the source files of `modules` (dotted names), in the order given."""
-    digest = hashlib.sha256()
-    for name in modules:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise ModuleNotFoundError(f"no source file for module {name!r}")
-        digest.update(name.encode() + b"\0" + Path(spec.origin).read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 class RecordCache:
