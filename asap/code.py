@@ -48,24 +48,17 @@ def _imported(path: Path) -> set[str]:
 
 def import_closure(*modules: str) -> list[str]:
     """Files of this repository that importing `modules` may run, relative to it, sorted."""
-    todo = []
     for name in modules:
-        path = module_path(name)
-        if path is None:
+        if module_path(name) is None:
             raise ModuleNotFoundError(f"no module {name!r} in this repository")
-        todo.append(path)
-    seen: set[Path] = set()
+    todo, seen = list(modules), set()
     while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for name in _imported(path):
-            parts = name.split(".")
-            for end in range(1, len(parts) + 1):  # packages on the way run their __init__
-                found = module_path(".".join(parts[:end]))
-                if found is not None:
-                    todo.append(found)
+        parts = todo.pop().split(".")
+        for end in range(1, len(parts) + 1):  # packages on the way run their __init__
+            path = module_path(".".join(parts[:end]))
+            if path is not None and path not in seen:
+                seen.add(path)
+                todo.extend(_imported(path))
     return sorted(p.relative_to(REPO).as_posix() for p in seen)
 
 
