@@ -26,10 +26,9 @@ proportionally larger share. Timings also keep ``batch_wall_s`` and ``batch_size
 
 Cache: one JSON file per problem, written atomically once its batch is done, keyed by the
 model's content fingerprint, the code of this module and all it imports, the exact prompt, the
-budget and the decoding settings; a rerun
-generates only the batches that have a member without a valid file. Batches are fixed over the
-whole problem list (by prompt length, then task order), so a resumed run forms the same
-batches as an uninterrupted one.
+budget and the decoding settings; a rerun generates only the batches that have a member
+without a valid file. Batches are fixed over the whole problem list (by prompt length, then
+task order), so a resumed run forms the same batches as an uninterrupted one.
 """
 
 from __future__ import annotations
