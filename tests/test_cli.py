@@ -43,3 +43,12 @@ def test_second_backbone_stages_are_the_eval_cells_of_tables_4_and_12(repo_root)
     cells = {tuple(name.split("@")[1].rsplit("-", 1)) for name in names}
     assert {method for method, _ in cells} == {"zero_shot", "original", "spirit", "asap"}
     assert "eval@zero_shot-leetcode" in names and "eval_sft@asap-lcb_v4_v5" in names
+
+
+def test_stages_refuses_an_unknown_method(repo_root):
+    result = subprocess.run(
+        [sys.executable, "-m", "asap.cli", "stages", "--methods", "asap", "nope"],
+        cwd=repo_root, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2 and "unknown method 'nope'" in result.stderr
+    assert result.stdout == ""

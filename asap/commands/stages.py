@@ -9,6 +9,7 @@ evaluates those methods only.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterable
 
 from asap.methods import get_method
@@ -44,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     methods = STRONG_ROWS if args.second_backbone else args.methods
-    for name in eval_stages(methods, params["benchmarks"]):
-        print(name)
+    try:
+        names = eval_stages(methods, params["benchmarks"])
+    except KeyError as error:  # an unknown method
+        print(f"asap stages: {error.args[0]}", file=sys.stderr)
+        return 2
+    print("\n".join(names))
     return 0
