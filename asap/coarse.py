@@ -7,7 +7,8 @@ Modes:
   teacher`, as in the paper) or the matched original steps (`original`: exact wording).
 - ``select`` (beyond the paper): the teacher answers with the numbers of the steps to keep
   (`parse_selection`); the coarse CoT is those original steps, so wording is kept by
-  construction. An answer that does not parse or names a step that does not exist is invalid.
+  construction. An answer that does not parse, names a step that does not exist, or names every
+  step (no pruning at all: what a small teacher that lists the steps in order gives) is invalid.
 
 Every attempt is one teacher request with its own cache key (``sample_index`` = attempt). The
 first attempt samples at `temperature`, later ones at `resample_temperature` (the paper uses 2.0
@@ -35,7 +36,9 @@ MODES = ("rewrite", "select")
 ON_FAILURE = ("drop", "keep_original")
 REWRITE_OUTPUTS = ("teacher", "original")
 INPUT_FIELDS = ("id", "question", "cot", "anchor")
-REASONS = ("accepted", "empty", "truncated", "no_match", "unparseable", "out_of_range")
+REASONS = (
+    "accepted", "empty", "truncated", "no_match", "unparseable", "out_of_range", "keeps_all",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,8 @@ def judge_select(original_steps: list[str], text: str) -> Outcome:
         kept = parse_selection(text, len(original_steps))
     except ValueError as err:
         return Outcome(str(err))
+    if len(kept) == len(original_steps):
+        return Outcome("keeps_all")
     return Outcome("accepted", kept, [original_steps[i] for i in kept])
 
 

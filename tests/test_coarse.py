@@ -104,6 +104,8 @@ def test_judge_rewrite_and_select() -> None:
     outcome = judge(STEPS, "2, 4", False, select)
     assert (outcome.kept, outcome.steps) == ([1, 3], [STEPS[1], STEPS[3]])
     assert judge(STEPS, "9", False, select).reason == "out_of_range"
+    assert judge(STEPS, "1-5", False, select).reason == "keeps_all"  # prunes nothing
+    assert judge(STEPS, "1, 2, 3, 4, 5", False, select).reason == "keeps_all"
 
 
 def test_settings_are_validated() -> None:
