@@ -23,9 +23,10 @@ with ``unshare(2)`` from the harness itself, no extra package):
     never the filesystem itself), /tmp, /var/tmp and /dev/shm get a fresh size-capped tmpfs
     per run, the working directory is a new directory on it, and private ancestors of the
     interpreter (e.g. /root) are covered by an empty tmpfs with only the interpreter bound
-    back. The program runs as an unprivileged per-worker uid (62000 + slot by default) with
-    no capabilities (bounding set emptied) and ``no_new_privs``: it can neither write outside
-    its tmpfs nor undo the mounts, and its files vanish with the run;
+    back. The program runs as an unprivileged per-worker uid (62000 + slot by default, or the
+    next one that no other process on the machine holds: `lease_uid`) with no capabilities
+    (bounding set emptied) and ``no_new_privs``: it can neither write outside its tmpfs nor
+    undo the mounts, and its files vanish with the run;
   * processes: everything it starts lives in the runs' pid namespace, where the zygote kills
     it when the run's process ends, before it reports the end (runs never overlap, and the
     zygote, the namespace's init, cannot be traced or signalled by them); on a deadline the
@@ -61,6 +62,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import fcntl
 import json
 import logging
 import math
@@ -103,6 +105,10 @@ STATUSES = ("passed", "wrong_answer", "timeout", "runtime_error", "memory_exceed
 ISOLATIONS = ("namespaces", "userns", "process")
 HARNESS = Path(__file__).with_name("sandbox_harness.py")
 PR_SET_CHILD_SUBREAPER = 36
+# Where sandbox uids are leased, machine-wide (/run/lock is shared even by processes that see
+# a private /tmp); the first of these that exists.
+UID_LEASE_DIRS = (Path("/run/lock"), Path("/var/lock"), Path(tempfile.gettempdir()))
+UID_LEASE_SPAN = 4096  # uids tried from the preferred one on
 
 
 @dataclass(frozen=True)
@@ -333,6 +339,36 @@ def _drop_zygote(isolation: str, uid: int | None, sys_path: list[str]) -> None:
         zygote.close()
 
 
+_LEASES: dict[int, tuple[int, int]] = {}  # uid -> (pid holding it, locked file descriptor)
+
+
+def lease_uid(preferred: int, span: int = UID_LEASE_SPAN) -> int:
+    """The first uid from `preferred` on that no other process on this machine runs sandboxes
+    as, held by this process until it exits (an exclusive `flock` on a file per uid, released
+    by the kernel when the process ends, however it ends).
+
+    Without it, two evaluations or test runs at once would share a uid, and with it
+    RLIMIT_NPROC (a fork bomb in one would fail the forks of the other) and the processes a
+    sweep by uid finds. A process asking again for a uid it holds gets it back; a forked child
+    does not inherit its parent's uids, it leases its own.
+    """
+    folder = next(d for d in UID_LEASE_DIRS if d.is_dir()) / "asap-sandbox-uids"
+    folder.mkdir(mode=0o755, exist_ok=True)
+    for uid in range(preferred, preferred + span):
+        held = _LEASES.get(uid)
+        if held is not None and held[0] == os.getpid():
+            return uid
+        fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _LEASES[uid] = (os.getpid(), fd)
+        return uid
+    raise SandboxError(f"no free sandbox uid in {preferred}..{preferred + span - 1} ({folder})")
+
+
 @atexit.register
 def close_zygotes() -> None:
     """Stop this process's zygotes (at exit; pool workers, which skip atexit, call it too)."""
@@ -436,8 +472,9 @@ def detect_isolation(sandbox: Sandbox | None = None) -> str:
 
 
 class Sandbox:
-    """Starts one fresh sandboxed process per run. `slot` picks the unprivileged uid, so that
-    concurrent workers do not share RLIMIT_NPROC or signal each other's processes."""
+    """Starts one fresh sandboxed process per run. `slot` picks the unprivileged uid (the first
+    free one from `uid_base + slot`, see `lease_uid`), so that concurrent workers, and other
+    processes' sandboxes, do not share RLIMIT_NPROC or signal each other's processes."""
 
     def __init__(
         self,
@@ -450,7 +487,7 @@ class Sandbox:
             raise ValueError(f"isolation must be auto or one of {ISOLATIONS}, got {isolation!r}")
         self.limits = limits or Limits()
         self._isolation = isolation
-        self.uid = uid_base + slot if os.geteuid() == 0 else None
+        self.uid = lease_uid(uid_base + slot) if os.geteuid() == 0 else None
         self.sys_path = [p for p in sys.path if p.endswith("site-packages")]
 
     @property

@@ -12,6 +12,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Limits on the commands the tests start, so that a hang fails its test with the command named
+# (pytest-timeout's per-test limit is the last resort). QUICK_S: git, a CLI call, one small
+# stage; STAGE_S: a stage or a pipeline of a few stages on the embedded model; PIPELINE_S: a
+# whole pipeline (the miniature paper run).
+QUICK_S = 120
+STAGE_S = 900
+PIPELINE_S = 1500
+
 
 def tool_env(**extra: str) -> dict[str, str]:
     """Environment for `dvc` and stage commands: this venv first on PATH, the repo importable."""
@@ -25,10 +33,13 @@ def tool_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], cwd: Path, check: bool = True, timeout: float = STAGE_S, **env: str
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        cmd, cwd=cwd, env=tool_env(**env), capture_output=True, text=True, check=False
-    )
+        cmd, cwd=cwd, env=tool_env(**env), capture_output=True, text=True, check=False,
+        timeout=timeout,
+    )  # fmt: skip
     if check:
         assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
     return result
@@ -49,18 +60,26 @@ def make_dvc_repo(root: Path, files: dict[str, str]) -> Path:
 
 def verify_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`asap verify ARGS` of this checkout's code, run in `cwd`."""
-    return run([sys.executable, "-m", "asap.cli", "verify", *args], cwd, check=False)
+    command = [sys.executable, "-m", "asap.cli", "verify", *args]
+    return run(command, cwd, check=False, timeout=QUICK_S)
+
+
+def wait_until(proc: subprocess.Popen, condition: Any) -> None:
+    """Poll until `condition()` holds while `proc` runs; fails if `proc` ends first. No clock:
+    a process that never gets there is stopped by the test's timeout, however loaded the
+    machine is."""
+    while not condition():
+        assert proc.poll() is None, (
+            f"the process ended before the kill: {proc.stderr.read() if proc.stderr else ''}"
+        )
+        time.sleep(0.02)
 
 
 def kill_when(proc: subprocess.Popen, condition: Any) -> None:
     """SIGKILL the process group of `proc` (started with `start_new_session`) as soon as
-    `condition()` holds (a process that never gets there is stopped by the test's timeout)."""
+    `condition()` holds (see `wait_until`)."""
     try:
-        while not condition():
-            assert proc.poll() is None, (
-                f"the process ended before the kill: {proc.stderr.read() if proc.stderr else ''}"
-            )
-            time.sleep(0.02)
+        wait_until(proc, condition)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     finally:

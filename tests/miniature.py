@@ -99,9 +99,11 @@ def build_inputs(
 def exp_run(clone: Path, args: list[str]) -> list[str]:
     """`dvc exp run ARGS` in `clone` (the teacher's key from the environment, as in the README);
     the stages it ran."""
-    from tests.dvc_repos import run
+    from tests.dvc_repos import PIPELINE_S, run
 
-    result = run(["dvc", "exp", "run", *args], clone, DEEPSEEK_API_KEY="miniature")
+    result = run(
+        ["dvc", "exp", "run", *args], clone, timeout=PIPELINE_S, DEEPSEEK_API_KEY="miniature"
+    )
     return RUNNING.findall(result.stdout)
 
 

@@ -7,12 +7,14 @@ import subprocess
 import sys
 
 from asap.cli import COMMANDS
+from tests.dvc_repos import QUICK_S
 
 
 def test_help_lists_every_command():
     result = subprocess.run(
-        [sys.executable, "-m", "asap.cli", "--help"], capture_output=True, text=True, check=True
-    )
+        [sys.executable, "-m", "asap.cli", "--help"],
+        capture_output=True, text=True, check=True, timeout=QUICK_S,
+    )  # fmt: skip
     for name in COMMANDS:
         assert name in result.stdout
 
@@ -24,6 +26,7 @@ def test_info_reports_the_active_profile(repo_root):
         capture_output=True,
         text=True,
         check=True,
+        timeout=QUICK_S,
     )
     info = json.loads(result.stdout)
     assert info["profile"] == "embedded"
@@ -33,10 +36,11 @@ def test_info_reports_the_active_profile(repo_root):
 def test_second_backbone_stages_are_the_eval_cells_of_tables_4_and_12(repo_root):
     from tests.dvc_repos import run
 
-    listed = set(run(["dvc", "stage", "list", "--name-only"], repo_root).stdout.split())
+    stage_list = run(["dvc", "stage", "list", "--name-only"], repo_root, timeout=QUICK_S)
+    listed = set(stage_list.stdout.split())
     result = subprocess.run(
         [sys.executable, "-m", "asap.cli", "stages", "--second-backbone"],
-        cwd=repo_root, capture_output=True, text=True, check=True,
+        cwd=repo_root, capture_output=True, text=True, check=True, timeout=QUICK_S,
     )  # fmt: skip
     names = result.stdout.split()
     assert len(names) == 4 * 5 and set(names) <= listed
@@ -48,7 +52,7 @@ def test_second_backbone_stages_are_the_eval_cells_of_tables_4_and_12(repo_root)
 def test_stages_refuses_an_unknown_method(repo_root):
     result = subprocess.run(
         [sys.executable, "-m", "asap.cli", "stages", "--methods", "asap", "nope"],
-        cwd=repo_root, capture_output=True, text=True,
+        cwd=repo_root, capture_output=True, text=True, timeout=QUICK_S,
     )  # fmt: skip
     assert result.returncode == 2 and "unknown method 'nope'" in result.stderr
     assert result.stdout == ""

@@ -30,6 +30,7 @@ from asap.coarse import (
 from asap.io import DataError, read_json, read_jsonl, write_jsonl
 from asap.steps import join_steps, split_steps
 from asap.teacher import Teacher, TeacherConfig
+from tests.dvc_repos import wait_until
 from tests.loopback import LoopbackServer
 from tests.real_data import train_records
 
@@ -314,7 +315,7 @@ def test_anchor_and_coarse_stages_with_a_local_transformers_server(
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert _wait_for(lambda: any(cache.rglob("*.json")) or stage.poll() is not None, 600)
+        wait_until(stage, lambda: any(cache.rglob("*.json")))
     finally:
         stage.send_signal(signal.SIGKILL)
         stage.wait()

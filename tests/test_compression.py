@@ -51,6 +51,7 @@ from asap.scoring import Scorer, load_scorer
 from asap.scoring_extra import score_variants
 from asap.sft import default_user_content
 from asap.steps import join_steps, split_steps
+from tests.dvc_repos import STAGE_S
 from tests.real_data import train_records
 from tests.tiny_models import keyed_token_classifier, tiny_token_classifier
 
@@ -529,8 +530,9 @@ def test_report_entry_and_figure(tmp_path: Path, real_cots) -> None:
 def run_stage(workdir: Path, repo_root: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(repo_root), HF_HUB_OFFLINE="1")
     return subprocess.run(
-        [sys.executable, "-m", *args], cwd=workdir, env=env, capture_output=True, text=True
-    )
+        [sys.executable, "-m", *args], cwd=workdir, env=env, capture_output=True, text=True,
+        timeout=STAGE_S,
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import yaml
 from asap.io import DataError, read_json, read_jsonl, write_jsonl
 from asap.verify import dvc_md5
 from stages.eval import budgets_for, load_problems, model_dir_for
+from tests.dvc_repos import STAGE_S
 from tests.real_data import benchmark_problems
 
 PARAMS = {
@@ -67,6 +68,7 @@ def test_stage_writes_cells_with_provenance_and_reuses_generations(
         done = subprocess.run(
             [*command, "--benchmark", "humaneval"],
             cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+            timeout=STAGE_S,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
 from asap.verify import OK, file_md5, listing_md5, load_lock, verify_lock
-from tests.dvc_repos import REPO, make_dvc_repo, run, tool_env
+from tests.dvc_repos import REPO, make_dvc_repo, run, tool_env, wait_until
 
 WRITER = """\
 import os, time
@@ -48,13 +47,6 @@ stages:
 """
 
 
-def _wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the stage did not reach the kill point in time"
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize(("victim", "persist"), [("dvc and stage", False), ("stage", True)])
 def test_killed_stage_never_reaches_the_lock(tmp_path, victim, persist):
     repo = make_dvc_repo(
@@ -81,8 +73,8 @@ def test_killed_stage_never_reaches_the_lock(tmp_path, victim, persist):
     )
     try:
         # Mid-way: parts of the new run are complete and the next one is half written.
-        _wait_for(lambda: (repo / "out/part-005.txt").exists())
-        _wait_for(lambda: any(p.name.endswith(".tmp") for p in (repo / "out").iterdir()))
+        wait_until(proc, lambda: (repo / "out/part-005.txt").exists())
+        wait_until(proc, lambda: any(p.name.endswith(".tmp") for p in (repo / "out").iterdir()))
         if victim == "stage":
             os.kill(int((repo / "writer.pid").read_text()), signal.SIGKILL)
         else:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from asap.io import read_json, read_jsonl
+from tests.dvc_repos import QUICK_S, STAGE_S
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.slow
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=STAGE_S
+    )
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -60,6 +63,7 @@ def test_malformed_raw_line_stops_the_stage_with_file_and_line(clone):
             capture_output=True,
             text=True,
             check=False,
+            timeout=QUICK_S,
         )
         lines = original.count(b"\n") + 1
         assert result.returncode != 0

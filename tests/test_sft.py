@@ -30,6 +30,7 @@ from asap.sft import (
     train_sft,
 )
 from asap.sft_data import common_record_ids, restrict_to, sft_record, validate_sft_records
+from tests.dvc_repos import STAGE_S
 
 # The user/assistant part of the DeepSeek-R1-Distill chat template (tool branches left out):
 # assistant content is cut to what follows </think>, and the generation prompt opens <think>.
@@ -376,6 +377,7 @@ def test_stage_writes_model_reports_and_figure(
         capture_output=True,
         text=True,
         check=False,
+        timeout=STAGE_S,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = read_json(tmp_path / "reports/train/original.json")

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import yaml
 
 from asap.io import read_jsonl, write_jsonl
 from asap.steps import join_steps, split_steps
+from tests.dvc_repos import STAGE_S, wait_until
 from tests.real_data import write_train_records
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def test_cli_round_trip_on_real_cots(repo_root: Path, base_model_dir: Path, tmp_
     command = [sys.executable, "-m", "asap.cli", "surprisal", "--model", str(base_model_dir)]
     command += ["--input", str(source), "--output", str(output), "--budget", str(budget)]
     command += ["--dtype", "bfloat16", "--device", "cpu"]
-    subprocess.run(command, check=True, env=env(repo_root), cwd=tmp_path)
+    subprocess.run(command, check=True, env=env(repo_root), cwd=tmp_path, timeout=STAGE_S)
 
     tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir))
     count = lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)  # noqa: E731
@@ -88,6 +88,7 @@ def run_stage(folder: Path, repo_root: Path) -> str:
         capture_output=True,
         text=True,
         check=True,
+        timeout=STAGE_S,
     )
     return done.stdout
 
@@ -125,10 +126,7 @@ def test_stage_resumes_after_a_kill_and_reuses_scores(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 600
-    while not list(cache.rglob("*.json")) and process.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(process, lambda: list(cache.rglob("*.json")))
     process.send_signal(signal.SIGKILL)
     process.wait()
     done = len(list(cache.rglob("*.json")))

@@ -13,6 +13,7 @@ from asap import tables
 from asap.io import DataError, read_json, read_jsonl, write_json
 from asap.stats import Summary
 from stages import stats as stage
+from tests.dvc_repos import STAGE_S
 from tests.eval_fixtures import rows_for, write_cell
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -278,7 +279,9 @@ def test_dvc_repro_stats_with_only_some_cells(repo_root, tmp_path):
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
 
     def run(*cmd: str) -> str:
-        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=STAGE_S
+        )
         assert done.returncode == 0, f"{cmd}:\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
