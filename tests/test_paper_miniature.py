@@ -20,7 +20,8 @@ from asap.io import read_json, read_jsonl
 from tests.dvc_repos import run
 from tests.miniature import BENCHMARKS, PaperRun, exp_run
 
-pytestmark = pytest.mark.slow
+# One worker runs the miniature paper run once and every test built on it (make test-e2e).
+pytestmark = [pytest.mark.slow, pytest.mark.paper_run, pytest.mark.xdist_group("paper_run")]
 
 TABLES = [f"table{n:02d}" for n in range(1, 13)] + ["wilcoxon"]
 FIGURES = [f"budget_{name}.png" for name in BENCHMARKS] + ["compression_overview.png"]

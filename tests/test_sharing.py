@@ -24,7 +24,8 @@ from asap.verify import OK, Finding, file_md5, load_lock, verify_lock
 from tests.dvc_repos import kill_when, run, tool_env, verify_cli
 from tests.miniature import PaperRun
 
-pytestmark = pytest.mark.slow
+# One worker runs the miniature paper run once and every test built on it (make test-e2e).
+pytestmark = [pytest.mark.slow, pytest.mark.paper_run, pytest.mark.xdist_group("paper_run")]
 
 BUCKET = "asap"
 CREDENTIALS = {"access_key_id": "miniature", "secret_access_key": "miniature"}
