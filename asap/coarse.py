@@ -38,6 +38,7 @@ REWRITE_OUTPUTS = ("teacher", "original")
 INPUT_FIELDS = ("id", "question", "cot", "anchor")
 REASONS = (
     "accepted", "empty", "truncated", "no_match", "unparseable", "out_of_range", "keeps_all",
+    "same_as_other",
 )  # fmt: skip
 
 
@@ -56,6 +57,8 @@ class CoarseSettings:
     rewrite_output: str = "teacher"
     prompt: str | None = None  # template file (asap.prompts); None: the bundled one of the mode
     strip_fence: bool = True  # rewrite mode: drop a ``` fence wrapped around the whole answer
+    # select mode: a selection that another record's answer repeats exactly is not accepted
+    distinct_selections: bool = True
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> CoarseSettings:
@@ -224,6 +227,22 @@ def prune_record(
     return result
 
 
+def reject_shared_selections(results: list[CoarseResult], settings: CoarseSettings) -> None:
+    """Select mode: an accepted selection identical to another record's is not accepted.
+
+    Two CoTs of different problems that keep exactly the same step numbers are the mark of a
+    teacher that answers a pattern, not the thinking in front of it. Each such record's last
+    attempt is recorded as "same_as_other" and the record fails (``on_failure`` applies).
+    """
+    if settings.mode != "select" or not settings.distinct_selections:
+        return
+    seen = Counter(tuple(r.kept) for r in results if r.accepted and r.kept is not None)
+    for result in results:
+        if result.accepted and result.kept is not None and seen[tuple(result.kept)] > 1:
+            result.reasons[-1] = "same_as_other"
+            result.cot, result.kept = None, None
+
+
 def coarse_record(
     record: dict[str, Any], result: CoarseResult, on_failure: str
 ) -> dict[str, Any] | None:
@@ -279,6 +298,7 @@ def coarse_report(
             "rewrite_output": settings.rewrite_output,
             "prompt": settings.template().source,
             "strip_fence": settings.strip_fence,
+            "distinct_selections": settings.distinct_selections,
         },
         "records": len(results),
         "accepted": len(accepted),

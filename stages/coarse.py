@@ -18,6 +18,7 @@ from asap.coarse import (
     coarse_record,
     coarse_report,
     prune_record,
+    reject_shared_selections,
     require_text_fields,
 )
 from asap.io import read_jsonl, write_json, write_jsonl
@@ -56,6 +57,7 @@ def main() -> None:
     with open_teacher(params["teacher"], params.get("serve") or {}, CACHE) as teacher:
         results = teacher.map(lambda record: prune_record(teacher, record, settings), records)
         counters = teacher.counters
+    reject_shared_selections(results, settings)
     outputs = (
         coarse_record(record, result, settings.on_failure)
         for record, result in zip(records, results, strict=True)

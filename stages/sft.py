@@ -39,6 +39,7 @@ TIMINGS_DIR = REPORTS_DIR / "timings"
 FIGURES_DIR = Path("reports/figures")
 COMPRESSION_REPORTS = Path("reports/compression")
 SELECTION = Path("data/sft_records.json")  # the sft_records stage: which records to train on
+RELAUNCHED = "ASAP_SFT_RELAUNCHED"  # set in the environment of the processes a relaunch starts
 
 
 def relaunch_command(method: str, num_processes: int, config_file: str) -> list[str]:
@@ -83,9 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     num_processes = int(params.get("num_processes", 1))
     per_process_accumulation(params["training"], num_processes)  # refuse before launching
     if num_processes > 1 and "WORLD_SIZE" not in os.environ:
+        if os.environ.get(RELAUNCHED):
+            # the launcher started a plain process: relaunching again would never end
+            raise DataError(
+                f"{params['accelerate_config']}: `accelerate launch` started one process without "
+                f"a process group, not {num_processes}; use a config whose launcher starts them "
+                "(distributed_type MULTI_GPU, FSDP or DEEPSPEED, with use_cpu: false; the "
+                "Trainer still runs on the CPU when sft.device is cpu or no GPU is there)"
+            )
         cmd = relaunch_command(method.name, num_processes, params["accelerate_config"])
         print("sft: " + " ".join(cmd[1:]), flush=True)
-        return subprocess.run(cmd, check=False).returncode
+        env = {**os.environ, RELAUNCHED: "1"}
+        return subprocess.run(cmd, check=False, env=env).returncode
 
     dataset = SFT_DIR / f"{method.name}.jsonl"
     records = list(read_jsonl(dataset))

@@ -19,12 +19,14 @@ import yaml
 
 from asap.coarse import (
     INPUT_FIELDS,
+    CoarseResult,
     CoarseSettings,
     coarse_record,
     coarse_report,
     judge,
     parse_selection,
     prune_record,
+    reject_shared_selections,
     require_text_fields,
 )
 from asap.io import DataError, read_json, read_jsonl, write_jsonl
@@ -107,6 +109,31 @@ def test_judge_rewrite_and_select() -> None:
     assert judge(STEPS, "9", False, select).reason == "out_of_range"
     assert judge(STEPS, "1-5", False, select).reason == "keeps_all"  # prunes nothing
     assert judge(STEPS, "1, 2, 3, 4, 5", False, select).reason == "keeps_all"
+
+
+def test_a_selection_repeated_by_another_record_is_not_accepted() -> None:
+    def result(record_id: str, kept: list[int] | None, steps: int = 5) -> CoarseResult:
+        outcome = CoarseResult(id=record_id, steps_before=steps, reasons=["truncated", "accepted"])
+        if kept is not None:
+            outcome.cot, outcome.kept = join_steps([STEPS[i] for i in kept]), kept
+        return outcome
+
+    # 1/A and 2/B name the same steps of CoTs of different lengths: a copied pattern
+    results = [result("1/A", [0, 1, 3]), result("2/B", [0, 1, 3], 7), result("3/C", [0, 2])]
+    results.append(result("4/D", None))
+    select = CoarseSettings(mode="select")
+    reject_shared_selections(results, select)
+    assert [r.accepted for r in results] == [False, False, True, False]
+    assert [r.reasons[-1] for r in results[:3]] == ["same_as_other", "same_as_other", "accepted"]
+    assert results[0].attempts == 2 and results[0].kept is None
+    report = coarse_report(results, select)
+    assert report["attempt_outcomes"]["same_as_other"] == 2
+    assert report["failed_ids"] == ["1/A", "2/B", "4/D"]
+
+    again = [result("1/A", [0, 1, 3]), result("2/B", [0, 1, 3], 7)]
+    reject_shared_selections(again, CoarseSettings(mode="select", distinct_selections=False))
+    reject_shared_selections(again, CoarseSettings(mode="rewrite"))
+    assert all(r.accepted for r in again)  # off, or rewrite mode: nothing is changed
 
 
 def test_settings_are_validated() -> None:

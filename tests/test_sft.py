@@ -466,12 +466,14 @@ def test_sft_records_stage_writes_the_common_ids(
 
 
 @pytest.mark.slow
-def test_stage_relaunches_on_two_processes_with_the_fsdp_config(
-    base_model_dir: Path, repo_root: Path, tmp_path: Path
+@pytest.mark.parametrize("config", ["cpu_ddp.yaml", "fsdp.yaml"])
+def test_stage_relaunches_on_two_processes(
+    base_model_dir: Path, repo_root: Path, tmp_path: Path, config: str
 ) -> None:
-    """`sft.num_processes: 2` with configs/accelerate/fsdp.yaml: `accelerate launch` parses the
+    """`sft.num_processes: 2` with configs/accelerate/<config>: `accelerate launch` parses the
     config and runs two processes (gloo on a CPU, where accelerate trains data-parallel; FSDP's
-    sharding needs GPUs), and the effective batch stays the configured one."""
+    sharding needs GPUs), and the effective batch stays the configured one. cpu_ddp.yaml is the
+    embedded profile's."""
     from tests.tiny_models import tiny_causal_lm
 
     model = tiny_causal_lm(base_model_dir, tmp_path / "tiny", "llama")
@@ -479,7 +481,7 @@ def test_stage_relaunches_on_two_processes_with_the_fsdp_config(
     params.update(
         model=str(model),
         num_processes=2,
-        accelerate_config=str(repo_root / "configs/accelerate/fsdp.yaml"),
+        accelerate_config=str(repo_root / "configs/accelerate" / config),
     )
     work = tmp_path / "work"
     (work / "data/sft").mkdir(parents=True)
@@ -501,3 +503,37 @@ def test_stage_relaunches_on_two_processes_with_the_fsdp_config(
     # 1 per device x (2 accumulation steps / 2 processes) x 2 processes: the configured 1 x 2
     assert report["effective_batch_size"] == 2
     assert (work / "models/original/model.safetensors").exists()
+
+
+def test_a_launcher_that_starts_one_process_is_an_error_not_a_relaunch_loop(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    """accelerate's MULTI_CPU + use_cpu config starts the stage once, without a process group
+    (it expects mpirun to start the rest); the relaunched stage must say so and stop, not
+    relaunch itself again."""
+    config = tmp_path / "multi_cpu.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"compute_environment": "LOCAL_MACHINE", "distributed_type": "MULTI_CPU",
+             "num_machines": 1, "num_processes": 2, "use_cpu": True, "mixed_precision": "no"}
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    params = train_params(gradient_accumulation_steps=2)
+    params.update(model="unused", num_processes=2, accelerate_config=str(config))
+    work = tmp_path / "work"
+    (work / "data/sft").mkdir(parents=True)
+    (work / "params.yaml").write_text(
+        yaml.safe_dump({"profile": "embedded", "embedded": {"sft": params}}), encoding="utf-8"
+    )
+    write_jsonl(work / "data/sft/original.jsonl", make_records(2))
+    env = {**os.environ, "PYTHONPATH": str(repo_root)}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.sft", "--method", "original"],
+        cwd=work, env=env, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "started one process without a process group, not 2" in output
+    assert output.count("-m accelerate.commands.launch") == 1  # relaunched once, never again
