@@ -139,23 +139,24 @@ DECORATION_RE = re.compile(r"[\[\]()*`]")
 def parse_selection(text: str, n_steps: int) -> list[int]:
     """0-based indices of the steps an answer like "1, 2, 5-7" names, sorted and unique.
 
-    The answer's last line that is a list of numbers and ranges (optionally after a label such as
-    "Steps to keep:", with brackets, bold or code marks ignored) is the selection. Raises
-    ValueError("unparseable") when no line is such a list, ValueError("out_of_range") when a
-    number is not a step (1..n_steps) or a range runs backwards.
+    The selection is the answer's last non-empty line, which must be a list of numbers and
+    ranges (optionally after a label such as "Steps to keep:", with brackets, bold or code marks
+    ignored): the prompt asks for the numbers and nothing else, so text after them, or a list
+    only somewhere inside a rambling answer, is no selection. Raises ValueError("unparseable")
+    when that line is no such list, ValueError("out_of_range") when a number is not a step
+    (1..n_steps) or a range runs backwards.
     """
-    for line in reversed(text.strip().splitlines()):
-        match = SELECTION_RE.match(DECORATION_RE.sub(" ", line).strip())
-        if match is None:
-            continue
-        chosen: set[int] = set()
-        for first, last in re.findall(r"(\d+)(?:\s*[-–]\s*(\d+))?", match.group("list")):
-            low, high = int(first), int(last or first)
-            if not 1 <= low <= high <= n_steps:
-                raise ValueError("out_of_range")
-            chosen.update(range(low - 1, high))
-        return sorted(chosen)
-    raise ValueError("unparseable")
+    lines = text.strip().splitlines()
+    match = SELECTION_RE.match(DECORATION_RE.sub(" ", lines[-1]).strip()) if lines else None
+    if match is None:
+        raise ValueError("unparseable")
+    chosen: set[int] = set()
+    for first, last in re.findall(r"(\d+)(?:\s*[-–]\s*(\d+))?", match.group("list")):
+        low, high = int(first), int(last or first)
+        if not 1 <= low <= high <= n_steps:
+            raise ValueError("out_of_range")
+        chosen.update(range(low - 1, high))
+    return sorted(chosen)
 
 
 def judge_rewrite(original_steps: list[str], text: str, settings: CoarseSettings) -> Outcome:

@@ -1,6 +1,6 @@
 """Wall time of `make repro` in a fresh clone, in total and per stage.
 
-    python benchmarks/bench_repro.py [--runs 2] [--keep DIR] [--stages-from PATH]
+    python benchmarks/bench_repro.py [--runs 2] [--keep DIR] [--each]
 
 Each run clones the committed HEAD of this repository into a new temporary directory, runs `make
 repro` there (the set-up into the clone's own `.venv` included) and timestamps every output line

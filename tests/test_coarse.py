@@ -77,6 +77,8 @@ def test_parse_selection_accepts_lists_and_ranges(answer: str, expected: list[in
         ("", "unparseable"),
         ("All of them are important.", "unparseable"),
         ("1. Read the input 2. Count", "unparseable"),
+        ("1, 5\nThese are the steps that matter.", "unparseable"),  # text after the list
+        ("To complete the sequence:\n1 2\n3 4\nProvide an answer with text", "unparseable"),
         ("1, 6", "out_of_range"),
         ("0, 2", "out_of_range"),
         ("4-2", "out_of_range"),
