@@ -7,6 +7,7 @@ explicit note on the figure instead of failing.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,12 @@ def _save(fig: Figure, path: Path) -> None:
     plt.close(fig)
 
 
+def add_run_note(fig: Figure, note: str | None, width: int = 110) -> None:
+    """`note` (the profile's run label) in small grey type under the whole figure."""
+    if note:
+        fig.supxlabel(textwrap.fill(note, width), fontsize=7, color="dimgray")
+
+
 def _empty(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
     ax.set_xticks([])
@@ -123,8 +130,7 @@ def budget_figure(
     if drawn:
         axes[0].legend(loc="best", fontsize=8)
     fig.suptitle(title)
-    if note:
-        fig.supxlabel(note, fontsize=8, color="dimgray")
+    add_run_note(fig, note)
     _save(fig, path)
 
 
@@ -172,14 +178,15 @@ def compression_figure(
     else:
         _empty(right, methods_missing)
     right.set_title("Compression ratio per method")
-    if note:
-        fig.supxlabel(note, fontsize=8, color="dimgray")
+    add_run_note(fig, note)
     _save(fig, path)
 
 
-def plot_not_run(path: Path, title: str, reason: str) -> None:
-    """A figure that states why its data does not exist in this profile."""
+def plot_not_run(path: Path, title: str, reason: str, note: str | None = None) -> None:
+    """A figure that states why its data does not exist in this profile (and `note`, the run
+    label, under it)."""
     fig, (ax,) = _figure((6.0, 3.5), 1)
     ax.set_title(title)
     _empty(ax, f"not run in this profile:\n{reason}")
+    add_run_note(fig, note, width=80)
     _save(fig, path)

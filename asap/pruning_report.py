@@ -13,6 +13,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from asap.figures import add_run_note
 from asap.io import atomic_path
 from asap.steps import join_steps, split_steps
 
@@ -82,8 +83,10 @@ def plot_token_distributions(
     path: str | Path,
     tokens_by_stage: Mapping[str, Sequence[int]],
     budget: int,
+    note: str | None = None,
 ) -> None:
-    """Box plots (with every record as a point) and histograms of tokens per stage, as PNG."""
+    """Box plots (with every record as a point) and histograms of tokens per stage, as PNG;
+    `note` (the run label) under the figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,6 +114,7 @@ def plot_token_distributions(
         hist_ax.set_ylabel("records")
         hist_ax.set_title(f"Distribution ({len(values[0]) if values else 0} records)")
         hist_ax.legend(loc="upper right")
+        add_run_note(fig, note)
         fig.tight_layout()
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", metadata={"Software": None})

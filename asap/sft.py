@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asap.base_model import forget_load_options
+from asap.figures import add_run_note
 from asap.io import DataError, atomic_path, dumps_stable, sha256_file, write_json
 
 if TYPE_CHECKING:
@@ -525,8 +526,11 @@ def loss_history(log_history: Iterable[dict[str, Any]]) -> list[dict[str, float]
     ]
 
 
-def plot_loss(history: Sequence[dict[str, float]], path: Path, title: str) -> None:
-    """Training-loss curve as PNG (matplotlib Agg), written atomically."""
+def plot_loss(
+    history: Sequence[dict[str, float]], path: Path, title: str, note: str | None = None
+) -> None:
+    """Training-loss curve as PNG (matplotlib Agg), written atomically; `note` (the run label)
+    under it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -540,6 +544,7 @@ def plot_loss(history: Sequence[dict[str, float]], path: Path, title: str) -> No
     ax.set_ylabel("training loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)
+    add_run_note(fig, note, width=80)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

@@ -14,7 +14,7 @@ from pathlib import Path
 from asap.compression.report import compression_figure, method_entry
 from asap.io import DataError, read_json, read_jsonl, write_json
 from asap.methods import get_method
-from asap.params import active_profile, load_params
+from asap.params import active_profile, load_params, run_label
 from asap.provenance import local_inputs, provenance
 
 TRAIN = Path("data/train/cots.jsonl")
@@ -62,7 +62,7 @@ def main() -> None:
             ),
         },
     )
-    compression_figure(FIGURE, methods)
+    compression_figure(FIGURE, methods, run_label())
     for method, entry in methods.items():
         if entry["status"] == "ok":
             print(

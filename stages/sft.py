@@ -26,7 +26,7 @@ from asap.base_model import resolve_model_dir
 from asap.figures import plot_not_run
 from asap.io import DataError, read_json, read_jsonl, write_json
 from asap.methods import Method, get_method
-from asap.params import stage_params
+from asap.params import run_label, stage_params
 from asap.provenance import local_inputs, provenance
 from asap.sft import per_process_accumulation, plot_loss, train_sft
 from asap.sft_data import restrict_to, validate_sft_records
@@ -67,7 +67,12 @@ def skip_not_run(method: Method, dataset: Path) -> int:
     not_run.mark_folder(MODELS_DIR / method.name, method.name, reason)
     write_json(REPORTS_DIR / f"{method.name}.json", not_run.record(method.name, reason))
     write_json(TIMINGS_DIR / f"{method.name}.json", not_run.record(method.name, reason))
-    plot_not_run(FIGURES_DIR / f"train_loss_{method.name}.png", f"SFT loss: {method.label}", reason)
+    plot_not_run(
+        FIGURES_DIR / f"train_loss_{method.name}.png",
+        f"SFT loss: {method.label}",
+        reason,
+        run_label(),
+    )
     print(f"sft@{method.name}: not run ({reason})")
     return 0
 
@@ -124,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         write_json(TIMINGS_DIR / f"{method.name}.json", {"method": method.name, **run.timing})
         plot_loss(
-            run.history, FIGURES_DIR / f"train_loss_{method.name}.png", f"SFT loss: {method.label}"
+            run.history,
+            FIGURES_DIR / f"train_loss_{method.name}.png",
+            f"SFT loss: {method.label}",
+            run_label(),
         )
         report = run.report
         print(

@@ -22,7 +22,7 @@ from typing import Any
 from asap import figures, not_run, tables
 from asap.io import DataError, dumps_stable, read_json, write_json, write_text_atomic
 from asap.methods import METHODS
-from asap.params import load_params, stage_params
+from asap.params import load_params, run_label, stage_params
 from asap.provenance import git_state, input_hashes, provenance
 from asap.stats import (
     Outcome,
@@ -397,7 +397,7 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
 
 def main() -> int:
     profile = str(load_params()["profile"])
-    run(stage_params("stats"), profile)
+    run({**stage_params("stats"), "run_label": run_label()}, profile)
     return 0
 
 

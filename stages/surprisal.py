@@ -30,7 +30,7 @@ from tqdm import tqdm
 from asap.code import code_fingerprint
 from asap.commands.surprisal import result_fields
 from asap.io import DataError, dumps_stable, read_json, sha256_text, write_json, write_jsonl
-from asap.params import stage_params
+from asap.params import run_label, stage_params
 from asap.provenance import local_inputs, provenance
 from asap.pruning import Pruned, prune_global
 from asap.pruning_report import plot_token_distributions, pruning_report
@@ -209,7 +209,7 @@ def main(section: str = "surprisal") -> None:
         stage: [record[stage]["tokens"] for record in report["per_record"]]
         for stage in report["stage_order"]
     }
-    plot_token_distributions(paths["figure"], tokens_by_stage, int(params["budget"]))
+    plot_token_distributions(paths["figure"], tokens_by_stage, int(params["budget"]), run_label())
     means = ", ".join(
         f"{stage} {block['tokens_before']:.0f} -> {block['tokens_after']:.0f}"
         for stage, block in report["stages"].items()

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from asap.figures import add_run_note
 from asap.io import DataError, atomic_path
 from asap.steps import split_steps
 
@@ -94,8 +95,11 @@ def method_entry(
     }
 
 
-def compression_figure(path: str | Path, methods: Mapping[str, Mapping[str, Any]]) -> None:
-    """Left: mean CoT tokens before/after per method; right: achieved vs requested ratio.
+def compression_figure(
+    path: str | Path, methods: Mapping[str, Mapping[str, Any]], note: str | None = None
+) -> None:
+    """Left: mean CoT tokens before/after per method; right: achieved vs requested ratio;
+    `note` (the run label) under the figure.
 
     Fixed size and dpi, no software metadata: equal input gives an identical PNG.
     """
@@ -186,6 +190,7 @@ def compression_figure(path: str | Path, methods: Mapping[str, Mapping[str, Any]
                     fontsize=8,
                     color="dimgray",
                 )
+    add_run_note(fig, note)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
