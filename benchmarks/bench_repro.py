@@ -38,6 +38,7 @@ def stage_group(stage: str) -> str:
 def timed_make_repro(clone: Path, log_path: Path) -> tuple[float, dict[str, float]]:
     """Run `make repro` in `clone`; return its wall time and seconds per stage."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    env["PYTHONUNBUFFERED"] = "1"  # DVC's "Running stage" lines arrive when they are written
     env["PATH"] = os.pathsep.join(
         p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(REPO))
     )
