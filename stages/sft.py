@@ -59,7 +59,7 @@ def relaunch_command(method: str, num_processes: int, config_file: str) -> list[
     ]
 
 
-def skip_not_run(method: Method, dataset: Path) -> int:
+def skip_not_run(method: Method, dataset: Path, label: str | None = None) -> int:
     """An empty dataset is legitimate only for a method its compression stage did not run."""
     reason = not_run.reason_in(COMPRESSION_REPORTS / f"{method.name}.json")
     if reason is None:
@@ -71,7 +71,7 @@ def skip_not_run(method: Method, dataset: Path) -> int:
         FIGURES_DIR / f"train_loss_{method.name}.png",
         f"SFT loss: {method.label}",
         reason,
-        run_label(),
+        label,
     )
     print(f"sft@{method.name}: not run ({reason})")
     return 0
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = SFT_DIR / f"{method.name}.jsonl"
     records = list(read_jsonl(dataset))
     if not records:
-        return skip_not_run(method, dataset)
+        return skip_not_run(method, dataset, run_label())
     validate_sft_records(records, dataset, method.name)
     if params.get("same_records"):
         if not SELECTION.exists():

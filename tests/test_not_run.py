@@ -20,7 +20,8 @@ def test_sft_writes_markers_for_a_disabled_method(tmp_path, monkeypatch):
     write_json(
         sft_stage.COMPRESSION_REPORTS / "llmlingua2.json", not_run.record("llmlingua2", REASON)
     )
-    assert sft_stage.skip_not_run(method, tmp_path / "data/sft/llmlingua2.jsonl") == 0
+    dataset = tmp_path / "data/sft/llmlingua2.jsonl"
+    assert sft_stage.skip_not_run(method, dataset, "Embedded profile: a test run.") == 0
     assert not_run.reason_in(tmp_path / "models/llmlingua2") == REASON
     assert not_run.is_not_run(read_json(tmp_path / "reports/train/llmlingua2.json"))
     assert (tmp_path / "reports/figures/train_loss_llmlingua2.png").read_bytes()[:4] == b"\x89PNG"
