@@ -7,13 +7,13 @@ explicit note on the figure instead of failing.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asap.io import atomic_path
+from asap.run_label import add_run_note
 from asap.stats import Summary
 
 if TYPE_CHECKING:
@@ -73,12 +73,6 @@ def _save(fig: Figure, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, metadata=PNG_METADATA)
     plt.close(fig)
-
-
-def add_run_note(fig: Figure, note: str | None, width: int = 110) -> None:
-    """`note` (the profile's run label) in small grey type under the whole figure."""
-    if note:
-        fig.supxlabel(textwrap.fill(note, width), fontsize=7, color="dimgray")
 
 
 def _empty(ax: Axes, text: str) -> None:

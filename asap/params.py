@@ -42,12 +42,6 @@ def active_profile(params: dict[str, Any]) -> dict[str, Any]:
     return params[name]
 
 
-def run_label(path: str | Path = DEFAULT_PARAMS) -> str | None:
-    """The active profile's `run_label`: what the run is, stated on its tables and figures."""
-    label = active_profile(load_params(path)).get("run_label")
-    return str(label) if label else None
-
-
 def stage_params(stage: str, path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
     """The active profile's section for `stage`."""
     profile = active_profile(load_params(path))

@@ -13,8 +13,8 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-from asap.figures import add_run_note
 from asap.io import atomic_path
+from asap.run_label import add_run_note
 from asap.steps import join_steps, split_steps
 
 FIGSIZE = (10.0, 4.0)

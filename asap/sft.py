@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asap.base_model import forget_load_options
-from asap.figures import add_run_note
 from asap.io import DataError, atomic_path, dumps_stable, sha256_file, write_json
+from asap.run_label import add_run_note
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, TrainerCallback

@@ -14,8 +14,9 @@ from pathlib import Path
 from asap.compression.report import compression_figure, method_entry
 from asap.io import DataError, read_json, read_jsonl, write_json
 from asap.methods import get_method
-from asap.params import active_profile, load_params, run_label
+from asap.params import active_profile, load_params
 from asap.provenance import local_inputs, provenance
+from asap.run_label import run_label
 
 TRAIN = Path("data/train/cots.jsonl")
 REPORT = Path("reports/compression.json")

@@ -26,8 +26,9 @@ from asap.base_model import resolve_model_dir
 from asap.figures import plot_not_run
 from asap.io import DataError, read_json, read_jsonl, write_json
 from asap.methods import Method, get_method
-from asap.params import run_label, stage_params
+from asap.params import stage_params
 from asap.provenance import local_inputs, provenance
+from asap.run_label import run_label
 from asap.sft import per_process_accumulation, plot_loss, train_sft
 from asap.sft_data import restrict_to, validate_sft_records
 

@@ -22,8 +22,9 @@ from typing import Any
 from asap import figures, not_run, tables
 from asap.io import DataError, dumps_stable, read_json, write_json, write_text_atomic
 from asap.methods import METHODS
-from asap.params import load_params, run_label, stage_params
+from asap.params import load_params, stage_params
 from asap.provenance import git_state, input_hashes, provenance
+from asap.run_label import run_label
 from asap.stats import (
     Outcome,
     Summary,

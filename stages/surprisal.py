@@ -30,10 +30,11 @@ from tqdm import tqdm
 from asap.code import code_fingerprint
 from asap.commands.surprisal import result_fields
 from asap.io import DataError, dumps_stable, read_json, sha256_text, write_json, write_jsonl
-from asap.params import run_label, stage_params
+from asap.params import stage_params
 from asap.provenance import local_inputs, provenance
 from asap.pruning import Pruned, prune_global
 from asap.pruning_report import plot_token_distributions, pruning_report
+from asap.run_label import run_label
 from asap.surprisal import load_cot_records, prune_records, score_steps
 
 

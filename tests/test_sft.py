@@ -465,6 +465,27 @@ def test_sft_records_stage_writes_the_common_ids(
     assert off == run() == {"same_records": False}  # the same bytes whatever the datasets hold
 
 
+def run_sft_stage(
+    work: Path,
+    params: dict[str, Any],
+    records: list[dict[str, Any]],
+    repo_root: Path,
+    timeout: int,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m stages.sft --method original` in a workspace with these sft params and data."""
+    (work / "data/sft").mkdir(parents=True)
+    (work / "params.yaml").write_text(
+        yaml.safe_dump({"profile": "embedded", "embedded": {"sft": params}}), encoding="utf-8"
+    )
+    write_jsonl(work / "data/sft/original.jsonl", records)
+    env = {**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return subprocess.run(
+        [sys.executable, "-m", "stages.sft", "--method", "original"],
+        cwd=work, env=env, capture_output=True, text=True, check=False, timeout=timeout,
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("config", ["cpu_ddp.yaml", "fsdp.yaml"])
 def test_stage_relaunches_on_two_processes(
@@ -484,17 +505,7 @@ def test_stage_relaunches_on_two_processes(
         accelerate_config=str(repo_root / "configs/accelerate" / config),
     )
     work = tmp_path / "work"
-    (work / "data/sft").mkdir(parents=True)
-    (work / "params.yaml").write_text(
-        yaml.safe_dump({"profile": "embedded", "embedded": {"sft": params}}), encoding="utf-8"
-    )
-    write_jsonl(work / "data/sft/original.jsonl", make_records(4))
-    env = {**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    result = subprocess.run(
-        [sys.executable, "-m", "stages.sft", "--method", "original"],
-        cwd=work, env=env, capture_output=True, text=True, check=False, timeout=900,
-    )  # fmt: skip
+    result = run_sft_stage(work, params, make_records(4), repo_root, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "--num_processes 2" in result.stdout + result.stderr
     report = read_json(work / "reports/train/original.json")
@@ -521,18 +532,7 @@ def test_a_launcher_that_starts_one_process_is_an_error_not_a_relaunch_loop(
     )  # fmt: skip
     params = train_params(gradient_accumulation_steps=2)
     params.update(model="unused", num_processes=2, accelerate_config=str(config))
-    work = tmp_path / "work"
-    (work / "data/sft").mkdir(parents=True)
-    (work / "params.yaml").write_text(
-        yaml.safe_dump({"profile": "embedded", "embedded": {"sft": params}}), encoding="utf-8"
-    )
-    write_jsonl(work / "data/sft/original.jsonl", make_records(2))
-    env = {**os.environ, "PYTHONPATH": str(repo_root)}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    result = subprocess.run(
-        [sys.executable, "-m", "stages.sft", "--method", "original"],
-        cwd=work, env=env, capture_output=True, text=True, check=False, timeout=300,
-    )  # fmt: skip
+    result = run_sft_stage(tmp_path / "work", params, make_records(2), repo_root, timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "started one process without a process group, not 2" in output

@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from asap.figures import add_run_note
 from asap.io import DataError, atomic_path
+from asap.run_label import add_run_note
 from asap.steps import split_steps
 
 CountFn = Callable[[str], int]
