@@ -31,7 +31,7 @@ STATUS_LINE = re.compile(r"^dvc status")
 
 
 def stage_group(stage: str) -> str:
-    """`eval_sft@asap-humaneval` -> `eval_sft`: the row a stage's time is summed into."""
+    """`eval_sft@asap` -> `eval_sft`: the row a stage's time is summed into."""
     return stage.split("@", 1)[0]
 
 

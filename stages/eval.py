@@ -1,9 +1,9 @@
-"""Stage `eval`: one method on one benchmark, at every budget the profile asks for.
+"""Stage `eval`: one method on every benchmark, at every budget the profile asks for.
 
-    python -m stages.eval --method M --benchmark B
+    python -m stages.eval --method M [--benchmark B ...]
 
-For each budget N (the benchmark's main budget, plus the sweep budgets when M is a sweep
-method) it writes
+For each benchmark B (default: the params' top-level `benchmarks`) and budget N (B's main
+budget, plus the sweep budgets when M is a sweep method) it writes
     data/eval/M/B/N/generations.jsonl   {task_id, completion, tokens, finish_reason}
     data/eval/M/B/N/timings.jsonl       {task_id, latency_s, batch_wall_s, batch_size}
     data/eval/M/B/N/results.jsonl       {task_id, passed, statuses, tokens, finish_reason, ...}
@@ -33,7 +33,7 @@ from asap.generation import (
 )
 from asap.io import DataError, read_jsonl, write_json, write_jsonl
 from asap.methods import get_method
-from asap.params import stage_params
+from asap.params import load_params, stage_params
 from asap.provenance import provenance
 
 FINGERPRINT_MEMO = Path(".cache/model-fingerprints.json")
@@ -91,22 +91,17 @@ def write_not_run(params: dict[str, Any], method: str, benchmark: str, reason: s
     print(f"eval {method} {benchmark}: not run ({reason})")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
-    args = parser.parse_args(argv)
-    params = stage_params("eval")
-    method, benchmark = args.method, args.benchmark
+def evaluate_method(params: dict[str, Any], method: str, benchmarks: list[str]) -> None:
+    """Generate every (benchmark, budget) of `method` with one model load, then grade them all
+    in one sandbox pool: a process, a model and a pool per method, not per cell."""
     model_dir = model_dir_for(params, method)
     if not model_dir.is_dir():
         raise DataError(f"eval {method}: model folder {model_dir} does not exist")
     reason = not_run.reason_in(model_dir)
     if reason is not None:
-        write_not_run(params, method, benchmark, reason)
+        for benchmark in benchmarks:
+            write_not_run(params, method, benchmark, reason)
         return
-    problems = load_problems(params, benchmark)
-    budgets = budgets_for(params, method, benchmark)
     suffixes = params.get("prompt_suffix") or {}
     settings = GenerationSettings.from_params(
         {
@@ -115,61 +110,50 @@ def main(argv: list[str] | None = None) -> None:
             "templates": load_templates(params["prompts"]),
         }
     )
-
-    cell = Path(params["output_dir"]) / method / benchmark
-    caches = {
-        b: GenerationCache(Path(params["cache_dir"]) / method / benchmark / str(b)) for b in budgets
-    }
+    problems = {b: load_problems(params, b) for b in benchmarks}
+    budgets = {b: budgets_for(params, method, b) for b in benchmarks}
     generator = Generator(model_dir, settings, fingerprint_memo=FINGERPRINT_MEMO)
-    if settings.backend == "vllm" and settings.data_parallel_size > 1:
-        runs = [
-            (b, caches[b].directory) for b in budgets if generator.missing(problems, b, caches[b])
-        ]
-        if runs:
-            fill_data_parallel(model_dir, problems, runs, settings)
-    generations = {
-        b: generator.generate(
-            problems, b, caches[b], log=lambda m, b=b: print(f"eval {method} {benchmark} {b}: {m}")
-        )
-        for b in budgets
-    }
+    generations: dict[tuple[str, int], list[Generation]] = {}
+    for benchmark in benchmarks:
+        caches = {
+            b: GenerationCache(Path(params["cache_dir"]) / method / benchmark / str(b))
+            for b in budgets[benchmark]
+        }
+        if settings.backend == "vllm" and settings.data_parallel_size > 1:
+            runs = [
+                (b, caches[b].directory)
+                for b in budgets[benchmark]
+                if generator.missing(problems[benchmark], b, caches[b])
+            ]
+            if runs:
+                fill_data_parallel(model_dir, problems[benchmark], runs, settings)
+        for budget in budgets[benchmark]:
+            prefix = f"eval {method} {benchmark} {budget}"
+            generations[benchmark, budget] = generator.generate(
+                problems[benchmark], budget, caches[budget],
+                log=lambda m, prefix=prefix: print(f"{prefix}: {m}"),
+            )  # fmt: skip
     del generator
     gc.collect()
 
-    origin = provenance(
-        f"eval@{method}-{benchmark}",
-        params,
-        [Path(params["benchmarks_dir"]) / f"{benchmark}.jsonl", model_dir],
-    )
+    stage = f"{'eval_sft' if get_method(method).finetuned else 'eval'}@{method}"
+    benchmark_files = [Path(params["benchmarks_dir"]) / f"{b}.jsonl" for b in benchmarks]
+    origin = provenance(stage, params, [*benchmark_files, model_dir])
     with Evaluator(
         EvalSettings.from_params(params["sandbox"]),
         params["reference_cache"],
         extraction=params["extraction"],
     ) as evaluator:
-        for budget in budgets:
-            gens = generations[budget]
+        for (benchmark, budget), gens in generations.items():
+            cell_problems = problems[benchmark]
             results = evaluator.evaluate(
-                [(p, g.completion) for p, g in zip(problems, gens, strict=True)]
+                [(p, g.completion) for p, g in zip(cell_problems, gens, strict=True)]
             )
-            out = cell / str(budget)
-            write_jsonl(
-                out / "generations.jsonl",
-                ({"task_id": g.task_id, "completion": g.completion, "tokens": g.tokens,
-                  "finish_reason": g.finish_reason} for g in gens),
-            )  # fmt: skip
-            write_jsonl(
-                out / "timings.jsonl",
-                ({"task_id": g.task_id, "latency_s": g.latency_s, "batch_wall_s": g.batch_wall_s,
-                  "batch_size": g.batch_size} for g in gens),
-            )  # fmt: skip
-            write_jsonl(
-                out / "results.jsonl",
-                ({**r, "tokens": g.tokens, "finish_reason": g.finish_reason}
-                 for r, g in zip(results, gens, strict=True)),
-            )  # fmt: skip
+            write_cell(Path(params["output_dir"]) / method / benchmark / str(budget), gens, results)
             summary = report(
-                method, benchmark, budget, results, gens, evaluator.isolation, which_tests(problems)
-            )
+                method, benchmark, budget, results, gens, evaluator.isolation,
+                which_tests(cell_problems),
+            )  # fmt: skip
             write_json(
                 Path(params["reports_dir"]) / method / benchmark / f"{budget}.json",
                 {**summary, "provenance": origin},
@@ -179,6 +163,41 @@ def main(argv: list[str] | None = None) -> None:
                 f"({summary['passed']}/{summary['n']}), {summary['avg_tokens']:.1f} tokens, "
                 f"{summary['avg_latency_s']:.2f}s/sample"
             )
+
+
+def write_cell(out: Path, gens: list[Generation], results: list[dict[str, Any]]) -> None:
+    """data/eval/M/B/N: generations, timings and graded results, one line per problem."""
+    write_jsonl(
+        out / "generations.jsonl",
+        ({"task_id": g.task_id, "completion": g.completion, "tokens": g.tokens,
+          "finish_reason": g.finish_reason} for g in gens),
+    )  # fmt: skip
+    write_jsonl(
+        out / "timings.jsonl",
+        ({"task_id": g.task_id, "latency_s": g.latency_s, "batch_wall_s": g.batch_wall_s,
+          "batch_size": g.batch_size} for g in gens),
+    )  # fmt: skip
+    write_jsonl(
+        out / "results.jsonl",
+        ({**r, "tokens": g.tokens, "finish_reason": g.finish_reason}
+         for r, g in zip(results, gens, strict=True)),
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", required=True)
+    parser.add_argument(
+        "--benchmark", action="append", choices=sorted(BENCHMARKS), dest="benchmarks",
+        help="evaluate only this benchmark (repeatable; default: the params' `benchmarks`)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    params = stage_params("eval")
+    benchmarks = args.benchmarks or list(load_params()["benchmarks"])
+    unknown = sorted(set(benchmarks) - set(BENCHMARKS))
+    if unknown:
+        raise DataError(f"params benchmarks: unknown {unknown}; known: {sorted(BENCHMARKS)}")
+    evaluate_method(params, args.method, benchmarks)
 
 
 if __name__ == "__main__":

@@ -49,24 +49,28 @@ def test_problem_slice_keeps_task_order(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_stage_writes_cells_with_provenance_and_reuses_generations(
+def test_stage_evaluates_every_benchmark_with_provenance_and_reuses_generations(
     repo_root: Path, base_model_dir: Path, tmp_path: Path
 ) -> None:
     params = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
     section = params["embedded"]["eval"]
     section.update(base_model=str(base_model_dir), problems=2, sweep={})
-    section["budgets"]["humaneval"] = 16
+    section["budgets"].update(humaneval=16, leetcode=16)
     (tmp_path / "params.yaml").write_text(
-        yaml.safe_dump({"profile": "embedded", "embedded": {"eval": section}}), encoding="utf-8"
-    )
-    write_jsonl(tmp_path / "data/benchmarks/humaneval.jsonl", benchmark_problems("humaneval"))
+        yaml.safe_dump(
+            {"profile": "embedded", "benchmarks": ["humaneval", "leetcode"],
+             "embedded": {"eval": section}}
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    for benchmark in ("humaneval", "leetcode"):
+        write_jsonl(tmp_path / f"data/benchmarks/{benchmark}.jsonl", benchmark_problems(benchmark))
     shutil.copytree(repo_root / "configs/prompts", tmp_path / "configs/prompts")
-    command = [sys.executable, "-m", "stages.eval", "--method", "zero_shot"]
     env = {**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"}
 
     def run_stage() -> str:
         done = subprocess.run(
-            [*command, "--benchmark", "humaneval"],
+            [sys.executable, "-m", "stages.eval", "--method", "zero_shot"],
             cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
             timeout=STAGE_S,
         )  # fmt: skip
@@ -74,7 +78,8 @@ def test_stage_writes_cells_with_provenance_and_reuses_generations(
         return done.stdout
 
     first = run_stage()
-    assert "batch 1/1" in first
+    assert "eval zero_shot humaneval 16: batch 1/1" in first
+    assert "eval zero_shot leetcode 16: batch 1/1" in first
     cell = tmp_path / "data/eval/zero_shot/humaneval/16"
     results = list(read_jsonl(cell / "results.jsonl"))
     assert [r["task_id"] for r in results] == ["HumanEval/0", "HumanEval/1"]
@@ -82,13 +87,29 @@ def test_stage_writes_cells_with_provenance_and_reuses_generations(
     summary = read_json(tmp_path / "reports/eval/zero_shot/humaneval/16.json")
     assert summary["n"] == 2 and summary["budget"] == 16
     assert summary["tests_used"] == "benchmark" and summary["invalid"] == {}
+    leetcode = read_json(tmp_path / "reports/eval/zero_shot/leetcode/16.json")
+    assert leetcode["n"] == 2 and leetcode["benchmark"] == "leetcode"
     origin = summary["provenance"]
-    assert origin["stage"] == "eval@zero_shot-humaneval" and origin["profile"] == "embedded"
-    assert origin["inputs"]["data/benchmarks/humaneval.jsonl"] == dvc_md5(
-        tmp_path / "data/benchmarks/humaneval.jsonl"
-    )
+    assert origin == leetcode["provenance"]  # one stage, one model load
+    assert origin["stage"] == "eval@zero_shot" and origin["profile"] == "embedded"
+    for benchmark in ("humaneval", "leetcode"):
+        path = f"data/benchmarks/{benchmark}.jsonl"
+        assert origin["inputs"][path] == dvc_md5(tmp_path / path)
     assert origin["inputs"][base_model_dir.as_posix()].endswith(".dir")
 
     generations = (cell / "generations.jsonl").read_bytes()
     assert "batch" not in run_stage()  # every generation comes from the cache
     assert (cell / "generations.jsonl").read_bytes() == generations
+
+
+def test_stage_refuses_an_unknown_benchmark_in_params(tmp_path: Path, repo_root: Path) -> None:
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump({"profile": "p", "benchmarks": ["humaneval", "mbpp"], "p": {"eval": {}}}),
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "stages.eval", "--method", "zero_shot"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(repo_root)},
+        capture_output=True, text=True, check=False, timeout=STAGE_S,
+    )  # fmt: skip
+    assert done.returncode != 0 and "unknown ['mbpp']" in done.stderr
