@@ -3,13 +3,18 @@
 Reads every evaluation cell that exists (data/eval, reports/eval), the training reports
 (reports/train) and the compression reports, and writes:
 
+    reports/results.csv                every evaluated problem (asap.results), one row each
+    reports/training.csv               per trained method: records, tokens, seconds per step
+    reports/compression.csv            per method: requested and achieved ratio, tokens
     reports/stats/wilcoxon.json        tests of the reference method against every other one
     reports/tables/<table>.md|.tex     Tables 1-12 and the Wilcoxon results
     reports/figures/budget_<b>.png     accuracy, tokens and latency against budget (Figure 3)
     reports/figures/compression_overview.png
     reports/README.md                  index: commit, profile, params, input hashes per artifact
 
-Cells that were not run show as gaps; nothing here fails because a method is missing.
+Every table, test and figure is computed from the results frame (per-cell numbers by groupby,
+per-problem pairs for the tests). Cells that were not run show as gaps; nothing here fails
+because a method is missing.
 """
 
 from __future__ import annotations
@@ -19,28 +24,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asap import figures, not_run, tables
+import pandas as pd
+
+from asap import figures, not_run, results, tables
 from asap.io import DataError, dumps_stable, read_json, write_json, write_text_atomic
 from asap.methods import METHODS
 from asap.params import load_params, stage_params
 from asap.provenance import git_state, input_hashes, provenance
 from asap.run_label import run_label
-from asap.stats import (
-    Outcome,
-    Summary,
-    WilcoxonParams,
-    cell_dir,
-    check_consistent,
-    load_outcomes,
-    load_summary,
-    summary_path,
-    wilcoxon_report,
-)
+from asap.stats import Summary, WilcoxonParams, cell_dir, summary_path, wilcoxon_report
 
 REPORTS = Path("reports")
 TABLES_DIR = REPORTS / "tables"
 FIGURES_DIR = REPORTS / "figures"
 WILCOXON_JSON = REPORTS / "stats" / "wilcoxon.json"
+RESULTS_CSV = REPORTS / "results.csv"
+TRAINING_CSV = REPORTS / "training.csv"
+COMPRESSION_CSV = REPORTS / "compression.csv"
 INDEX = REPORTS / "README.md"
 SWEEP_METHODS = tables.STRONG_ROWS
 
@@ -70,17 +70,26 @@ class InputLog:
         return inputs
 
 
-def summary_lookup(reports_root: Path, log: InputLog) -> Callable[[str, str, int], Summary | None]:
-    cache: dict[tuple[str, str, int], Summary | None] = {}
+def summary_lookup(
+    frame: pd.DataFrame, log: InputLog, *files: Callable[[str, str, int], Path]
+) -> Callable[[str, str, int], Summary | None]:
+    """A cell's numbers from a `summaries` frame; each lookup logs the cell's `files`."""
 
     def lookup(method: str, benchmark: str, budget: int) -> Summary | None:
-        log.read(summary_path(reports_root, method, benchmark, budget))
-        key = (method, benchmark, budget)
-        if key not in cache:
-            cache[key] = load_summary(reports_root, method, benchmark, budget)
-        return cache[key]
+        for path_of in files:
+            log.read(path_of(method, benchmark, budget))
+        return results.summary_of(frame, method, benchmark, budget)
 
     return lookup
+
+
+def cell_files(data_root: Path, reports_root: Path) -> list[Callable[[str, str, int], Path]]:
+    """The files a cell's numbers come from: results, timings and its metrics JSON."""
+    return [
+        lambda m, b, n: cell_dir(data_root, m, b, n) / "results.jsonl",
+        lambda m, b, n: cell_dir(data_root, m, b, n) / "timings.jsonl",
+        lambda m, b, n: summary_path(reports_root, m, b, n),
+    ]
 
 
 def train_lookup(train_root: Path, log: InputLog) -> Callable[[str], dict[str, Any] | None]:
@@ -119,30 +128,6 @@ def train_lookup(train_root: Path, log: InputLog) -> Callable[[str], dict[str, A
         return report
 
     return lookup
-
-
-def main_outcomes(
-    data_root: Path,
-    reports_root: Path,
-    methods: list[str],
-    budgets: Mapping[str, int],
-    log: InputLog,
-) -> dict[tuple[str, str], dict[str, Outcome] | None]:
-    """Per-problem outcomes at the main budget, checked against each cell's metrics JSON."""
-    outcomes: dict[tuple[str, str], dict[str, Outcome] | None] = {}
-    for benchmark, budget in budgets.items():
-        for method in methods:
-            directory = cell_dir(data_root, method, benchmark, budget)
-            cell = load_outcomes(data_root, method, benchmark, budget)
-            if cell is not None:
-                log.read(directory / "results.jsonl")
-                log.read(directory / "timings.jsonl")
-                summary = load_summary(reports_root, method, benchmark, budget)
-                if summary is not None:
-                    log.read(summary_path(reports_root, method, benchmark, budget))
-                    check_consistent(summary, cell, str(directory))
-            outcomes[(method, benchmark)] = cell
-    return outcomes
 
 
 def public_only(roots: list[Path]) -> list[str]:
@@ -350,8 +335,19 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
     log = InputLog()
     artifacts: list[Artifact] = []
 
+    frame = results.results_frame(data_root, reports_root)
+    results.write_csv(frame, RESULTS_CSV)
+    per_cell = results.summaries(frame)
+    lookup = summary_lookup(per_cell, log, *cell_files(data_root, reports_root))
+    for key in per_cell.index:  # every cell the frame holds: the CSV's inputs
+        lookup(*key)
+    frame_inputs = log.take()
+
     methods = [reference, *comparators]
-    outcomes = main_outcomes(data_root, reports_root, methods, main_budgets, log)
+    for benchmark, budget in main_budgets.items():
+        for method in methods:
+            lookup(method, benchmark, budget)  # the tests' inputs, for the index
+    outcomes = results.outcomes(frame, methods, main_budgets)
     report = wilcoxon_report(outcomes, reference, comparators, main_budgets, test_params, profile)
     wilcoxon_inputs = log.take()
     report["provenance"] = provenance("stats", params, wilcoxon_inputs, profile=profile)
@@ -360,15 +356,39 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
         Artifact([WILCOXON_JSON.as_posix()], "Wilcoxon tests (JSON, DVC metrics)", wilcoxon_inputs)
     )
 
+    train = train_lookup(Path(params["train_reports_dir"]), log)
+    results.write_csv(
+        results.training_frame({m: train(m) for m, spec in METHODS.items() if spec.finetuned}),
+        TRAINING_CSV,
+    )
+    compression_file = Path(params["compression_report"])
+    results.write_csv(results.compression_frame(compression_file), COMPRESSION_CSV)
+    log.read(compression_file)
+    artifacts.append(
+        Artifact(
+            [RESULTS_CSV.as_posix(), TRAINING_CSV.as_posix(), COMPRESSION_CSV.as_posix()],
+            "The results tables (pandas): every evaluated problem, training, compression",
+            sorted({*frame_inputs, *log.take()}),
+        )
+    )
+
     second = params.get("second_backbone")
+    second_lookup = None
+    if second is not None:
+        second_root = Path(second["eval_reports_dir"])
+        second_lookup = summary_lookup(
+            results.summaries_from_reports(second_root),
+            log,
+            lambda m, b, n: summary_path(second_root, m, b, n),
+        )
     builders = tables.table_builders(
-        summary_lookup(reports_root, log),
-        train_lookup(Path(params["train_reports_dir"]), log),
+        lookup,
+        train,
         main_budgets,
         sweep_budgets,
         profile,
         second["label"] if second is not None else None,
-        summary_lookup(Path(second["eval_reports_dir"]), log) if second is not None else None,
+        second_lookup,
     )
     built = [(build(), log.take()) for build in builders]
     built.append((tables.wilcoxon_table(report), wilcoxon_inputs))
@@ -388,9 +408,7 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
             files.append(path.as_posix())
         artifacts.append(Artifact(files, table.caption, inputs))
 
-    artifacts += budget_figures(
-        summary_lookup(reports_root, log), sweep_budgets, profile, log, label, tuple(public)
-    )
+    artifacts += budget_figures(lookup, sweep_budgets, profile, log, label, tuple(public))
     artifacts.append(compression_figure(params, profile, log, label))
     write_text_atomic(INDEX, index_markdown(profile, params, artifacts, git_state(), public))
     return report
