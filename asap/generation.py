@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asap.cache import RecordCache
 from asap.code import code_fingerprint
 from asap.io import DataError, dumps_stable, read_json, sha256_file, write_json
 
@@ -262,33 +263,24 @@ def cache_key(
 
 
 class GenerationCache:
-    """One JSON file per problem under `directory`; a file counts only if its key matches."""
+    """The generations of one cell and budget, one file per prompt key (`asap.cache`): the key
+    covers model, code, prompt, budget and settings, so a file is never another run's."""
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-
-    def path(self, task_id: str) -> Path:
-        from asap.evaluation import safe_name
-
-        return self.directory / f"{safe_name(task_id)}.json"
+        self.store = RecordCache(self.directory, required=tuple(Generation.__dataclass_fields__))
 
     def get(self, task_id: str, key: str) -> Generation | None:
-        path = self.path(task_id)
-        if not path.exists():
-            return None
-        try:
-            record = read_json(path)
-        except DataError:
-            return None  # not written by us (the writes are atomic): regenerate
-        if not isinstance(record, dict) or record.get("key") != key:
+        record = self.store.get(key)
+        if record is None or record["task_id"] != task_id:
             return None
         try:
             return Generation(**{k: record[k] for k in Generation.__dataclass_fields__})
-        except (KeyError, TypeError):
+        except TypeError:
             return None
 
     def put(self, generation: Generation, key: str) -> None:
-        write_json(self.path(generation.task_id), {"key": key, **asdict(generation)})
+        self.store.put(key, {"key": key, **asdict(generation)})
 
 
 def apportion(wall_s: float, tokens: Sequence[int]) -> list[float]:

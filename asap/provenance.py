@@ -13,16 +13,28 @@ from __future__ import annotations
 import platform
 import subprocess
 from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from asap.commands.info import package_versions
 from asap.io import DataError
 from asap.params import DEFAULT_PARAMS, load_params
 from asap.verify import dvc_md5, load_lock
 
 UNKNOWN = "unknown"
 LOCK = Path("dvc.lock")
+# the packages whose versions shape results (also printed by `asap info`)
+PACKAGES = ("asap", "torch", "transformers", "trl", "datasets", "dvc", "openai", "scipy")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
 
 
 def _git(args: list[str], cwd: Path) -> str | None:

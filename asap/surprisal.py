@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asap.cache import RecordCache, run_cached
 from asap.io import DataError, read_jsonl
 from asap.pruning import MODES, Pruned, prune_global, prune_iterative
-from asap.steps import STEP_SEPARATOR, split_steps
+from asap.steps import STEP_SEPARATOR, join_steps, split_steps
 
 if TYPE_CHECKING:
     from asap.scoring import Scorer
@@ -162,3 +163,72 @@ def load_cot_records(
             raise DataError(f"{name}: empty cot, nothing to score")
         loaded.append((record, steps))
     return loaded
+
+
+def result_fields(steps: list[str], pruned: Pruned) -> dict[str, Any]:
+    """The fields `asap surprisal` and the surprisal stage add to a record."""
+    return {
+        "steps": steps,
+        "surprisal": [round(value, 6) for value in pruned.surprisal],
+        "kept": pruned.kept,
+        "tokens_before": pruned.tokens_before,
+        "tokens_after": pruned.tokens_after,
+        "over_budget": pruned.over_budget,
+        "pruned_cot": join_steps(pruned.pruned_steps(steps)),
+    }
+
+
+def prune_cached(
+    scorer: Any,
+    items: list[tuple[str, list[str]]],
+    settings: dict[str, Any],
+    params: dict[str, Any],
+    cache_dir: Path,
+) -> list[Pruned]:
+    """The pruning of every (question, steps) item, scoring only the items missing from the
+    per-record cache (`asap.cache`) in `cache_dir`, `params["chunk_records"]` at a time.
+
+    `settings` identify the scores (scorer fingerprint, dtype, context, windows, code). In
+    global mode the cache holds scores, so a new budget prunes again without rescoring; in
+    iterative mode it holds the pruning, keyed by mode and budget too."""
+    mode, budget, context = params["mode"], int(params["budget"]), params["context"]
+    if mode == "iterative":
+        settings = {**settings, "mode": mode, "budget": budget}
+    cache = RecordCache(cache_dir, settings)
+
+    def compute(batch: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
+        if mode == "global":
+            return [
+                {"surprisal": s.surprisal, "tokens": s.tokens}
+                for s in score_steps(scorer, batch, context)
+            ]
+        return [
+            {"kept": p.kept, "surprisal": p.surprisal, "tokens_before": p.tokens_before,
+             "tokens_after": p.tokens_after, "over_budget": p.over_budget}
+            for p in prune_records(scorer, batch, budget, mode, context)
+        ]  # fmt: skip
+
+    from tqdm import tqdm
+
+    with tqdm(total=0, desc="surprisal", unit="record") as bar:
+
+        def plan(cached: int, todo: int) -> None:
+            print(f"surprisal: {cached} records cached, {todo} to score", flush=True)
+            bar.total = todo
+            bar.refresh()
+
+        values, _ = run_cached(
+            cache,
+            items,
+            compute,
+            key_of=lambda item: {"question": item[0], "steps": list(item[1])},
+            chunk_size=int(params["chunk_records"]),
+            progress=bar.update,
+            on_plan=plan,
+        )
+    if mode != "global":
+        return [Pruned(**value) for value in values]
+    return [
+        prune_global(steps, value["surprisal"], value["tokens"], budget, scorer.count_tokens)
+        for (_, steps), value in zip(items, values, strict=True)
+    ]

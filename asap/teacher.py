@@ -13,8 +13,9 @@ so a dead endpoint ends a run after a bounded time instead of hanging.
 Concurrency: at most `concurrency` HTTP requests are in flight per `Teacher` (a semaphore around
 each try), whatever the number of calling threads.
 
-Cache: every finished response is one JSON file ``<cache_dir>/<key[:2]>/<key>.json``, written
-atomically (temporary file, fsync, rename). The key is the sha256 of the request's messages,
+Cache (`asap.cache`, the one per-record cache of every stage): every finished response is one
+JSON file ``<cache_dir>/<key[:2]>/<key>.json``, written atomically (temporary file, fsync,
+rename). The key is the sha256 of the request's messages,
 model, sampling parameters (temperature, top_p, max_tokens, seed), `sample_index` (distinct
 samples of one prompt, e.g. resampling attempts) and `cache_salt` (e.g. a fingerprint of a local
 model's weights). The endpoint URL is not part of the key. A cached file is used only when it
@@ -24,7 +25,6 @@ files left by a killed run are deleted when a `Teacher` opens the cache.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from asap.cache import RecordCache
 from asap.io import DataError, dumps_stable, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,7 @@ class Teacher:
         self.config = config
         self.base_url = config.base_url
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.cache = RecordCache(self.cache_dir) if self.cache_dir is not None else None
         self.cache_salt = cache_salt
         self.counters = TeacherCounters()
         self._start_endpoint = start_endpoint
@@ -198,9 +200,9 @@ class Teacher:
         self._connect_lock = threading.Lock()
         self._in_flight = threading.BoundedSemaphore(config.concurrency)
         self._abort = threading.Event()
-        if self.cache_dir is not None:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            remove_stale_temp_files(self.cache_dir)
+        if self.cache is not None:
+            self.cache.directory.mkdir(parents=True, exist_ok=True)
+            self.cache.remove_temp_files()  # a killed run's partial writes
 
     def _connect(self) -> Any:
         """The SDK client, created (and the local server started) at first use."""
@@ -271,9 +273,7 @@ class Teacher:
         return hashlib.sha256(dumps_stable(material).encode("utf-8")).hexdigest()
 
     def cache_path(self, key: str) -> Path | None:
-        if self.cache_dir is None:
-            return None
-        return self.cache_dir / key[:2] / f"{key}.json"
+        return self.cache.path(key) if self.cache is not None else None
 
     def complete(
         self,
@@ -435,16 +435,6 @@ def store_cached(path: Path, completion: Completion, body: dict[str, Any], index
             "response": record,
         },
     )
-
-
-def remove_stale_temp_files(cache_dir: Path) -> int:
-    """Delete temporary files a killed writer left behind (never read as responses)."""
-    removed = 0
-    for tmp in cache_dir.rglob(".*.tmp"):
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-            removed += 1
-    return removed
 
 
 def fingerprint_model_dir(model_dir: str | Path) -> str:

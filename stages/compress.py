@@ -27,9 +27,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from asap.cache import RecordCache, run_cached
 from asap.code import code_fingerprint
-from asap.compression import SFT_FIELDS, Models, build
-from asap.compression.cache import RecordCache, run_cached
+from asap.compression import SFT_FIELDS, Models, build, cache_record
 from asap.io import DataError, read_jsonl, write_json, write_jsonl
 from asap.methods import get_method
 from asap.params import active_profile, load_params
@@ -90,16 +90,18 @@ def main(method: str) -> None:
             "models": models.fingerprints,
             "code": code_fingerprint(compressor.modules),
         },
+        required=("cot",),
     )
     with tqdm(desc=f"compress {method}", unit="record") as bar:
         results, computed = run_cached(
+            cache,
             records,
             compressor.compress,
-            cache,
+            key_of=cache_record,
             chunk_size=int(settings.get("chunk_records", 1)),
             progress=bar.update,
+            prune=True,  # the cache holds exactly the results of the last run
         )
-    cache.prune(records)
     sft = [
         sft_record(
             record,

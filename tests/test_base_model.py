@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from asap.base_model import ALIAS_FILE, build_base_model, resolve_model_dir
+from asap.eval_run import model_dir_for
 from asap.io import DataError
-from stages.eval import model_dir_for
 
 
 def model_folder(path: Path) -> Path:

@@ -18,14 +18,14 @@ from tests.dvc_repos import run
 PROBE = """
 import json, sys
 from asap.code import code_fingerprint
-from asap.compression.cache import RecordCache
+from asap.cache import RecordCache
 from asap.compression.spirit import Spirit
 
 record = {"id": "r", "question": "q", "cot": "a\\n\\nb"}
 cache = RecordCache(sys.argv[1], {"method": "spirit", "code": code_fingerprint(Spirit.modules)})
-served = cache.get(record)
+served = cache.get(cache.key(record))
 if served is None:
-    cache.put(record, {"cot": "a"})
+    cache.put(cache.key(record), {"cot": "a"})
 print(json.dumps({
     "spirit": code_fingerprint(Spirit.modules),
     "surprisal": code_fingerprint(["stages.surprisal"]),

@@ -20,10 +20,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from asap.cache import RecordCache, run_cached
 from asap.code import code_fingerprint
-from asap.compression import BUILDERS, Models
+from asap.compression import BUILDERS, Models, cache_record
 from asap.compression.ablations import SurprisalOnly, Unchanged
-from asap.compression.cache import RecordCache, run_cached
 from asap.compression.llmlingua2 import (
     ClassifierError,
     LLMLingua2,
@@ -491,17 +491,28 @@ def test_cache_resumes_without_recomputing(tmp_path: Path, real_cots) -> None:
         calls.extend(r["id"] for r in batch)
         return [{"cot": r["cot"][:10]} for r in batch]
 
-    cache = RecordCache(tmp_path, {"method": "x", "settings": {"a": 1}})
-    first, computed = run_cached(real_cots, compute, cache, chunk_size=3)
+    def run(cache: RecordCache, records, prune: bool = False):
+        return run_cached(cache, records, compute, key_of=cache_record, chunk_size=3, prune=prune)
+
+    cache = RecordCache(tmp_path, {"method": "x", "settings": {"a": 1}}, required=("cot",))
+    first, computed = run(cache, real_cots)
     assert computed == len(real_cots) and len(calls) == len(real_cots)
-    again, computed = run_cached(real_cots, compute, cache, chunk_size=3)
+    again, computed = run(cache, real_cots)
     assert (again, computed, len(calls)) == (first, 0, len(real_cots))
     other = RecordCache(tmp_path, {"method": "x", "settings": {"a": 2}})
-    assert other.get(real_cots[0]) is None  # new settings, new keys
-    assert cache.prune(real_cots[:1]) == len(real_cots) - 1
+    assert other.get(other.key(cache_record(real_cots[0]))) is None  # new settings, new keys
     # the code of a compressor is part of its cache key (tests/test_code.py edits a module)
     keyed = RecordCache(tmp_path, {"method": "x", "settings": {"a": 1}, "code": "edited"})
-    assert keyed.get(real_cots[0]) is None
+    assert keyed.get(keyed.key(cache_record(real_cots[0]))) is None
+    # a torn file or one without the result's field is a miss, computed again
+    torn = cache.path(cache.key(cache_record(real_cots[0])))
+    torn.write_text('{"cot": "trunc', encoding="utf-8")
+    assert run(cache, real_cots)[1] == 1
+    cache.put(cache.key(cache_record(real_cots[0])), {"other": 1})
+    assert run(cache, real_cots)[1] == 1
+    # pruning keeps exactly the results of the records of the last run
+    assert run(cache, real_cots[:1], prune=True)[1] == 0
+    assert len(list(tmp_path.rglob("*.json"))) == 1
     assert code_fingerprint(Spirit.modules) == code_fingerprint(Spirit.modules)
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from asap.eval_run import budgets_for, load_problems, model_dir_for
 from asap.io import DataError, read_json, read_jsonl, write_jsonl
 from asap.verify import dvc_md5
-from stages.eval import budgets_for, load_problems, model_dir_for
 from tests.dvc_repos import STAGE_S
 from tests.real_data import benchmark_problems
 

@@ -85,7 +85,7 @@ def test_generation_and_resume_without_regenerating(base_model_dir: Path, tmp_pa
         assert generation.finish_reason == ("length" if generation.tokens == 8 else "stop")
         assert generation.completion and generation.batch_size == 1
         assert generation.latency_s == pytest.approx(generation.batch_wall_s)
-    files = sorted(cache.directory.iterdir())
+    files = sorted(cache.directory.rglob("*.json"))
     assert len(files) == 2
 
     # a fresh run over a complete cache never loads the model

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from asap import not_run
+from asap import eval_run, not_run
 from asap.io import DataError, read_json, write_json
 from asap.methods import get_method
 from asap.stats import load_summary
-from stages import eval as eval_stage
 from stages import sft as sft_stage
 
 REASON = "classifier weights not available offline"
@@ -42,7 +41,7 @@ def test_eval_writes_not_run_cells_that_stats_reads_as_gaps(tmp_path):
         "budgets": {"humaneval": 64},
         "sweep": {"methods": ["tokenskip"], "budgets": {"humaneval": [32]}},
     }
-    eval_stage.write_not_run(params, "tokenskip", "humaneval", REASON)
+    eval_run.write_not_run(params, "tokenskip", "humaneval", REASON)
     for budget in (32, 64):
         report = read_json(tmp_path / f"reports/eval/tokenskip/humaneval/{budget}.json")
         assert report["reason"] == REASON and report["budget"] == budget

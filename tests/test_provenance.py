@@ -6,9 +6,8 @@ import subprocess
 
 import pytest
 
-from asap.commands.info import package_versions
 from asap.io import DataError, dumps_stable
-from asap.provenance import provenance
+from asap.provenance import package_versions, provenance
 from asap.verify import dvc_md5
 from tests.dvc_repos import make_dvc_repo, run
 

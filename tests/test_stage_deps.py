@@ -39,3 +39,10 @@ def test_stage_deps_cover_its_imports(name: str, cmd: str, deps: list[str]) -> N
         if not any(path == d or path.startswith(f"{d}/") for d in covered)
     ]
     assert not missing, f"stage {name} imports files that are not among its deps: {missing}"
+    # a stage is params in, files out: it calls the library, never the command-line layer
+    cli = [path for path in import_closure(match.group(1)) if path.startswith("asap/commands/")]
+    assert not cli, f"stage {name} imports the CLI: {cli}"
+    # and it lists no repository module it does not import (each one reruns it for nothing)
+    closure = set(import_closure(match.group(1)))
+    unused = [d for d in deps if d.endswith(".py") and d not in closure]
+    assert not unused, f"stage {name} lists modules it does not import: {unused}"

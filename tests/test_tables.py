@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asap import tables
+from asap import reports, tables
 from asap.io import DataError, read_json, read_jsonl, write_json
 from asap.stats import Summary
-from stages import stats as stage
 from tests.dvc_repos import STAGE_S
 from tests.eval_fixtures import rows_for, write_cell
 
@@ -100,12 +99,12 @@ def test_sweep_bolds_best_per_budget_row():
 
 
 def test_table3_changes_relative_to_original_and_gaps():
-    reports = {
+    trained = {
         "original": {"tokens_per_sample": 13023, "seconds_per_step": 80.11, "records_trained": 10},
         "spirit": {"tokens_per_sample": 6082, "records_trained": 10},
         "asap": {"tokens_per_sample": 3178, "seconds_per_step": 31.48, "records_trained": 8},
     }
-    table = tables.table3(reports.get, "embedded")
+    table = tables.table3(trained.get, "embedded")
     assert table.panels[0].columns == ["Records", "Tokens", "Time"]
     rows = dict(table.panels[0].rows)
     assert [v.text for v in rows["ASAP"]] == ["8", "3178 (-75.6%)", "31.48 (-60.7%)"]
@@ -193,7 +192,7 @@ def workdir(tmp_path, monkeypatch) -> Path:
 
 
 def test_stage_writes_every_table_figure_and_index_with_gaps(workdir):
-    report = stage.run(STATS_PARAMS, "embedded")
+    report = reports.run(STATS_PARAMS, "embedded")
     tokens = report["benchmarks"]["humaneval"]["metrics"]["tokens"]
     assert tokens["original"]["status"] == "tested"
     assert tokens["spirit"]["status"] == "missing"
@@ -230,9 +229,9 @@ def test_stage_writes_every_table_figure_and_index_with_gaps(workdir):
 
 
 def test_stage_is_deterministic(workdir):
-    stage.run(STATS_PARAMS, "embedded")
+    reports.run(STATS_PARAMS, "embedded")
     first = {p: p.read_bytes() for p in sorted((workdir / "reports").rglob("*")) if p.is_file()}
-    stage.run(STATS_PARAMS, "embedded")
+    reports.run(STATS_PARAMS, "embedded")
     second = {p: p.read_bytes() for p in sorted((workdir / "reports").rglob("*")) if p.is_file()}
     assert first == second
 
@@ -242,7 +241,7 @@ def test_repository_params_are_complete_for_both_profiles(repo_root):
     for profile in ("embedded", "paper"):
         section = params[profile]["stats"]
         assert set(STATS_PARAMS) <= set(section), profile
-        stage.WilcoxonParams.from_params(section)
+        reports.WilcoxonParams.from_params(section)
         assert set(section["main_budget"]) == set(tables.BENCHMARK_HEADERS)
         evaluation = params[profile].get("eval")
         if evaluation is not None:  # the budgets tabulated are the budgets evaluated
@@ -309,7 +308,7 @@ def test_pruning_report_feeds_the_compression_figure(workdir):
         },
     }
     write_json(workdir / "reports/pruning.json", report)
-    points = stage.pruning_stages(Path("reports/pruning.json"))
+    points = reports.pruning_stages(Path("reports/pruning.json"))
     assert [(p.label, p.tokens) for p in points] == [
         ("Original", 3505.75),
         ("Coarse", 2100.0),
@@ -323,25 +322,25 @@ def test_pruning_report_feeds_the_compression_figure(workdir):
         }
     }
     write_json(workdir / "reports/compression.json", compression)
-    methods, not_run = stage.method_compression(Path("reports/compression.json"))
+    methods, not_run = reports.method_compression(Path("reports/compression.json"))
     assert [(m.label, m.achieved, m.requested) for m in methods] == [
         ("SPIRIT", 0.48, 0.5),
         ("TokenSkip", 0.71, None),
     ]
     assert not_run == ["LLMLingua-2"]
-    stage.run(STATS_PARAMS, "embedded")
+    reports.run(STATS_PARAMS, "embedded")
     index = (workdir / "reports/README.md").read_text()
     row = next(line for line in index.splitlines() if "compression_overview.png" in line)
     assert "`reports/pruning.json`" in row and "`reports/compression.json`" in row
     del report["stages"]["coarse"]
     write_json(workdir / "reports/pruning.json", report)
     with pytest.raises(DataError, match=r"pruning.json: stage 'coarse' lacks numeric"):
-        stage.pruning_stages(Path("reports/pruning.json"))
+        reports.pruning_stages(Path("reports/pruning.json"))
 
 
 def test_table1_cells_are_recomputed_from_the_per_problem_results(workdir):
     """A golden file can bless a wrong number; this cell is computed from the eval rows."""
-    stage.run(STATS_PARAMS, "embedded")
+    reports.run(STATS_PARAMS, "embedded")
     cell = workdir / "data/eval/original/humaneval/64"
     results = list(read_jsonl(cell / "results.jsonl"))
     latencies = {r["task_id"]: r["latency_s"] for r in read_jsonl(cell / "timings.jsonl")}
@@ -359,24 +358,24 @@ def test_table1_cells_are_recomputed_from_the_per_problem_results(workdir):
 
 def test_the_run_label_is_in_every_table_and_the_index(workdir):
     label = "Embedded profile: a tiny run; not the paper's results."
-    stage.run({**STATS_PARAMS, "run_label": label}, "embedded")
+    reports.run({**STATS_PARAMS, "run_label": label}, "embedded")
     tables_dir = workdir / "reports/tables"
     written = sorted(tables_dir.glob("*.md"))
     assert written and all(label in path.read_text() for path in written)
     assert all(label in path.read_text() for path in tables_dir.glob("*.tex"))
     assert f"**What this run is.** {label}" in (workdir / "reports/README.md").read_text()
-    stage.run(STATS_PARAMS, "paper")  # no label: nothing of the kind
+    reports.run(STATS_PARAMS, "paper")  # no label: nothing of the kind
     assert not any(label in path.read_text() for path in tables_dir.glob("*.md"))
 
 
 def test_public_only_livecodebench_is_said_in_every_table_its_figure_and_the_index(workdir):
-    stage.run(STATS_PARAMS, "embedded")
+    reports.run(STATS_PARAMS, "embedded")
     assert "public tests only" not in (workdir / "reports/README.md").read_text()
     cell = workdir / "reports/eval/zero_shot/lcb_v4_v5/64.json"
     write_json(cell, {**read_json(cell), "tests_used": "public"})
     figure = workdir / "reports/figures/budget_lcb_v4_v5.png"
     before = figure.read_bytes()
-    stage.run(STATS_PARAMS, "embedded")
+    reports.run(STATS_PARAMS, "embedded")
     note = "LiveCodeBench v4_v5: graded on public tests only"
     tables_dir = workdir / "reports/tables"
     assert all(note in path.read_text() for path in tables_dir.glob("*.md"))

@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import platform
-from importlib import metadata
 
 from asap.io import dumps_stable
 from asap.params import active_profile, load_params
-
-PACKAGES = ("asap", "torch", "transformers", "trl", "datasets", "dvc", "openai", "scipy")
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+from asap.provenance import package_versions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from asap.io import write_jsonl
 from asap.pruning import MODES
-from asap.steps import join_steps
-from asap.surprisal import CONTEXTS, load_cot_records
+from asap.surprisal import CONTEXTS, load_cot_records, result_fields
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,19 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dtype", default="auto", choices=("auto", "bfloat16", "float32", "float16")
     )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if any)")
-
-
-def result_fields(steps: list[str], pruned: Any) -> dict[str, Any]:
-    """The fields `asap surprisal` adds to a record."""
-    return {
-        "steps": steps,
-        "surprisal": [round(value, 6) for value in pruned.surprisal],
-        "kept": pruned.kept,
-        "tokens_before": pruned.tokens_before,
-        "tokens_after": pruned.tokens_after,
-        "over_budget": pruned.over_budget,
-        "pruned_cot": join_steps(pruned.pruned_steps(steps)),
-    }
 
 
 def run(args: argparse.Namespace) -> int:

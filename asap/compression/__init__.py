@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 SFT_FIELDS = ("tokenskip_ratio", "prompt_suffix")
 
 
+def cache_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The part of a training record a compressor's result depends on (its per-record cache
+    key, `asap.cache`)."""
+    return {"id": record["id"], "question": record["question"], "cot": record["cot"]}
+
+
 class Compressor(Protocol):
     requested_ratio: float | None
     modules: tuple[str, ...]  # what computes results: their code is part of the cache key
