@@ -58,7 +58,7 @@ resolve-gpu:
 # Regenerate constraints-gpu.txt from the pyproject ranges alone (after a deliberate upgrade).
 constraints-gpu:
 	$(RESOLVER) install $(RESOLVE_FLAGS) --report - -e ".[$(GPU_EXTRAS)]" \
-	  | $(BIN)/python -m asap.pip_report - > constraints-gpu.txt.new
+	  | $(BIN)/python -m asap.repro.pip_report - > constraints-gpu.txt.new
 	mv constraints-gpu.txt.new constraints-gpu.txt
 
 repro: $(STAMP)

@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from asap.steps import split_steps  # noqa: E402
+from asap.data.steps import split_steps  # noqa: E402
 from tests.real_data import train_records  # noqa: E402
 
 

@@ -48,10 +48,10 @@ def main() -> None:
     import torch
 
     from asap.compression import Models, build
-    from asap.io import read_jsonl
-    from asap.params import active_profile, load_params
-    from asap.steps import join_steps, split_steps
-    from asap.surprisal import scoring_prefix
+    from asap.data.steps import join_steps, split_steps
+    from asap.pruning.surprisal import scoring_prefix
+    from asap.repro.io import read_jsonl
+    from asap.repro.params import active_profile, load_params
 
     params = load_params(args.params)
     baselines = active_profile(params)["baselines"]

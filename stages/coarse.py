@@ -12,7 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from asap.coarse import (
+from asap.repro.io import read_jsonl, write_json, write_jsonl
+from asap.repro.params import stage_params
+from asap.repro.provenance import provenance
+from asap.teacher.coarse import (
     INPUT_FIELDS,
     CoarseSettings,
     coarse_record,
@@ -21,11 +24,8 @@ from asap.coarse import (
     reject_shared_selections,
     require_text_fields,
 )
-from asap.io import read_jsonl, write_json, write_jsonl
-from asap.params import stage_params
-from asap.prompts import require_tracked
-from asap.provenance import provenance
-from asap.serve import open_teacher, teacher_inputs
+from asap.teacher.prompts import require_tracked
+from asap.teacher.serve import open_teacher, teacher_inputs
 
 INPUT = Path("data/anchor/cots.jsonl")
 OUT = Path("data/coarse/cots.jsonl")

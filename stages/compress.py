@@ -7,7 +7,7 @@ Which file a method reads is the top-level params entry `compress_methods.<metho
 `<profile>.baselines.<method>`, the shared scorer's are `<profile>.baselines.scorer`.
 
 Outputs:
-    data/sft/<method>.jsonl              SFT records (`asap.sft_data`): the input record with
+    data/sft/<method>.jsonl              SFT records (`asap.data.sft`): the input record with
                                          its CoT compressed; question and answer verbatim
     reports/compression/<method>.json    status, requested ratio, settings, wall time
     data/cache/compress/<method>/        per-record results (DVC persist): a rerun after a
@@ -27,14 +27,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from asap.cache import RecordCache, run_cached
-from asap.code import code_fingerprint
 from asap.compression import SFT_FIELDS, Models, build, cache_record
-from asap.io import DataError, read_jsonl, write_json, write_jsonl
+from asap.data.sft import check_cot_records, sft_record, validate_sft_records
 from asap.methods import get_method
-from asap.params import active_profile, load_params
-from asap.provenance import local_inputs, provenance
-from asap.sft_data import check_cot_records, sft_record, validate_sft_records
+from asap.repro.cache import RecordCache, run_cached
+from asap.repro.code import code_fingerprint
+from asap.repro.io import DataError, read_jsonl, write_json, write_jsonl
+from asap.repro.params import active_profile, load_params
+from asap.repro.provenance import local_inputs, provenance
 
 REQUIRED = ("id", "question", "cot", "answer")
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from asap.compression.report import compression_figure, method_entry
-from asap.io import DataError, read_json, read_jsonl, write_json
 from asap.methods import get_method
-from asap.params import active_profile, load_params
-from asap.provenance import local_inputs, provenance
-from asap.run_label import run_label
+from asap.report.run_label import run_label
+from asap.repro.io import DataError, read_json, read_jsonl, write_json
+from asap.repro.params import active_profile, load_params
+from asap.repro.provenance import local_inputs, provenance
 
 TRAIN = Path("data/train/cots.jsonl")
 REPORT = Path("reports/compression.json")

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asap import sources
-from asap.benchmarks import BENCHMARKS, normalise_benchmark
-from asap.cots import CodeRule, normalise_records
-from asap.io import write_json, write_jsonl
-from asap.params import stage_params
-from asap.provenance import provenance
+from asap.data import sources
+from asap.data.benchmarks import BENCHMARKS, normalise_benchmark
+from asap.data.cots import CodeRule, normalise_records
+from asap.repro.io import write_json, write_jsonl
+from asap.repro.params import stage_params
+from asap.repro.provenance import provenance
 
 TRAIN_OUT = Path("data/train/cots.jsonl")
 BENCH_DIR = Path("data/benchmarks")

@@ -3,17 +3,17 @@
     python -m stages.eval --method M [--benchmark B ...]
 
 Benchmarks default to the params' top-level `benchmarks`; the work and its outputs are
-`asap.eval_run.evaluate_method`'s.
+`asap.eval.run.evaluate_method`'s.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from asap.benchmarks import BENCHMARKS
-from asap.eval_run import evaluate_method
-from asap.io import DataError
-from asap.params import load_params, stage_params
+from asap.data.benchmarks import BENCHMARKS
+from asap.eval.run import evaluate_method
+from asap.repro.io import DataError
+from asap.repro.params import load_params, stage_params
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,16 +21,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from asap import not_run
-from asap.base_model import resolve_model_dir
-from asap.figures import plot_not_run
-from asap.io import DataError, read_json, read_jsonl, write_json
+from asap.data.sft import restrict_to, validate_sft_records
 from asap.methods import Method, get_method
-from asap.params import stage_params
-from asap.provenance import local_inputs, provenance
-from asap.run_label import run_label
-from asap.sft import per_process_accumulation, plot_loss, train_sft
-from asap.sft_data import restrict_to, validate_sft_records
+from asap.model.base import resolve_model_dir
+from asap.report.figures import plot_not_run
+from asap.report.run_label import run_label
+from asap.repro import not_run
+from asap.repro.io import DataError, read_json, read_jsonl, write_json
+from asap.repro.params import stage_params
+from asap.repro.provenance import local_inputs, provenance
+from asap.train.sft import per_process_accumulation, plot_loss, train_sft
 
 SFT_DIR = Path("data/sft")
 MODELS_DIR = Path("models")

@@ -5,7 +5,7 @@ Writes data/sft_records.json, a dependency of every `sft@<method>` stage:
   - `same_records: false` (each method trains on its own dataset): {"same_records": false},
     the same bytes whatever the datasets hold, so a changed dataset retrains only its method;
   - `same_records: true`: the ids that every method's non-empty dataset has and that fit in
-    `max_seq_length` in every one (`asap.sft_data.common_record_ids`).
+    `max_seq_length` in every one (`asap.data.sft.common_record_ids`).
 reports/sft_records.json gives each method's records, those over max_seq_length, and how many
 the common set keeps.
 """
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asap.base_model import resolve_model_dir
-from asap.io import read_jsonl, write_json
+from asap.data.sft import common_record_ids
 from asap.methods import get_method
-from asap.params import active_profile, load_params
-from asap.provenance import provenance
-from asap.sft_data import common_record_ids
+from asap.model.base import resolve_model_dir
+from asap.repro.io import read_jsonl, write_json
+from asap.repro.params import active_profile, load_params
+from asap.repro.provenance import provenance
 
 OUT = Path("data/sft_records.json")
 REPORT = Path("reports/sft_records.json")
@@ -48,7 +48,7 @@ def main() -> None:
 
     from transformers import AutoTokenizer
 
-    from asap.sft import end_of_turn, tokenize_record
+    from asap.train.sft import end_of_turn, tokenize_record
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(sft["model"]))
     closing, limit = end_of_turn(tokenizer), int(sft["max_seq_length"])

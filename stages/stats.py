@@ -2,15 +2,15 @@
 
     python -m stages.stats
 
-Reads the params section `<profile>.stats` and the run label; the work is `asap.reports.run`
+Reads the params section `<profile>.stats` and the run label; the work is `asap.report.build.run`
 (its docstring lists every output).
 """
 
 from __future__ import annotations
 
-from asap.params import load_params, stage_params
-from asap.reports import run
-from asap.run_label import run_label
+from asap.report.build import run
+from asap.report.run_label import run_label
+from asap.repro.params import load_params, stage_params
 
 
 def main() -> int:

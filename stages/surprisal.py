@@ -4,13 +4,13 @@ Reads `input` (the coarse CoTs) and `original` (the training CoTs, for the repor
 data/sft/<method>.jsonl (id, question, cot = pruned CoT, answer, method), reports/pruning.json
 (steps and tokens per record and stage, with means) and reports/figures/pruning_tokens.png.
 
-Scores are cached per record in data/surprisal/<method>/ (a DVC `persist` output; `asap.cache`),
-keyed by the scorer's files, dtype, context, window settings, the code of every module the
-stage imports, question and steps; a killed run resumes without rescoring finished records
-(`asap.surprisal.prune_cached`).
+Scores are cached per record in data/surprisal/<method>/ (a DVC `persist` output;
+`asap.repro.cache`), keyed by the scorer's files, dtype, context, window settings, the code of
+every module the stage imports, question and steps; a killed run resumes without rescoring
+finished records (`asap.pruning.surprisal.prune_cached`).
 
 Scoring runs on transformers (`backend: transformers`, CPU or GPU) or on a vLLM engine
-(`backend: vllm`, GPU, engine arguments under `vllm`; see `asap.scoring_vllm`).
+(`backend: vllm`, GPU, engine arguments under `vllm`; see `asap.scoring.vllm_backend`).
 
 `python -m stages.surprisal [SECTION]` reads params section SECTION (default `surprisal`), so an
 ablation (e.g. surprisal on the original CoTs) can reuse this stage with its own section.
@@ -21,13 +21,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from asap.code import code_fingerprint
-from asap.io import DataError, write_json, write_jsonl
-from asap.params import stage_params
-from asap.provenance import local_inputs, provenance
-from asap.pruning_report import plot_token_distributions, pruning_report
-from asap.run_label import run_label
-from asap.surprisal import load_cot_records, prune_cached, result_fields
+from asap.pruning.report import plot_token_distributions, pruning_report
+from asap.pruning.surprisal import load_cot_records, prune_cached, result_fields
+from asap.report.run_label import run_label
+from asap.repro.code import code_fingerprint
+from asap.repro.io import DataError, write_json, write_jsonl
+from asap.repro.params import stage_params
+from asap.repro.provenance import local_inputs, provenance
 
 
 def output_paths(method: str) -> dict[str, Path]:
@@ -41,7 +41,7 @@ def output_paths(method: str) -> dict[str, Path]:
 
 
 def main(section: str = "surprisal") -> None:
-    from asap.scoring import load_scorer, model_fingerprint
+    from asap.scoring.logprobs import load_scorer, model_fingerprint
 
     params = stage_params(section)
     paths = output_paths(params["method"])
@@ -52,7 +52,7 @@ def main(section: str = "surprisal") -> None:
         raise DataError(f"{params['input']}: duplicate ids {duplicates[:5]}")
     backend = params.get("backend", "transformers")
     if backend == "vllm":
-        from asap.scoring_vllm import load_vllm_scorer
+        from asap.scoring.vllm_backend import load_vllm_scorer
 
         scorer = load_vllm_scorer(
             params["scorer"],

@@ -34,8 +34,8 @@ def base_model_dir() -> Path:
     built = REPO / "models" / "base"
     if (built / "model.safetensors").exists():
         return built
-    from asap.base_model import build_base_model
-    from asap.params import load_params
+    from asap.model.base import build_base_model
+    from asap.repro.params import load_params
 
     cached = REPO / ".cache" / "test-model"
     with _built_once(cached):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from asap.io import write_json, write_jsonl
+from asap.repro.io import write_json, write_jsonl
 
 Row = tuple[str, bool, int, float]  # task_id, passed, tokens, latency_s
 

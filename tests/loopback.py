@@ -17,7 +17,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from asap.steps import join_steps, split_steps
+from asap.data.steps import join_steps, split_steps
 
 # A responder returns the answer text, or (text, finish_reason).
 Responder = Callable[[dict[str, Any]], str | tuple[str, str]]

@@ -9,10 +9,10 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from asap import sources
-from asap.benchmarks import normalise_benchmark
-from asap.cots import normalise_records
-from asap.params import load_params
+from asap.data import sources
+from asap.data.benchmarks import normalise_benchmark
+from asap.data.cots import normalise_records
+from asap.repro.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ def benchmark_problems(name: str) -> list[dict[str, Any]]:
 
 def write_train_records(path: Path) -> Path:
     """Write the training records as the data stage would, for tests that need the file."""
-    from asap.io import write_jsonl
+    from asap.repro.io import write_jsonl
 
     write_jsonl(path, train_records())
     return path

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asap.base_model import ALIAS_FILE, build_base_model, resolve_model_dir
-from asap.eval_run import model_dir_for
-from asap.io import DataError
+from asap.eval.run import model_dir_for
+from asap.model.base import ALIAS_FILE, build_base_model, resolve_model_dir
+from asap.repro.io import DataError
 
 
 def model_folder(path: Path) -> Path:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from asap import sources
-from asap.benchmarks import BENCHMARKS, normalise_benchmark
-from asap.io import DataError
-from asap.params import load_params
+from asap.data import sources
+from asap.data.benchmarks import BENCHMARKS, normalise_benchmark
+from asap.repro.io import DataError
+from asap.repro.params import load_params
 
 FIELDS = {
     "task_id",

@@ -1,4 +1,4 @@
-"""Coarse pruning (asap.coarse): answer parsing and validation, resampling against a real
+"""Coarse pruning (asap.teacher.coarse): answer parsing and validation, resampling against a real
 loopback server in both modes, and the anchor + coarse stages against a real `transformers serve`.
 """
 
@@ -17,7 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from asap.coarse import (
+from asap.data.steps import join_steps, split_steps
+from asap.repro.io import DataError, read_json, read_jsonl, write_jsonl
+from asap.teacher.client import Teacher, TeacherConfig
+from asap.teacher.coarse import (
     INPUT_FIELDS,
     CoarseResult,
     CoarseSettings,
@@ -29,9 +32,6 @@ from asap.coarse import (
     reject_shared_selections,
     require_text_fields,
 )
-from asap.io import DataError, read_json, read_jsonl, write_jsonl
-from asap.steps import join_steps, split_steps
-from asap.teacher import Teacher, TeacherConfig
 from tests.dvc_repos import wait_until
 from tests.loopback import LoopbackServer
 from tests.real_data import train_records

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from asap.code import code_fingerprint, import_closure
+from asap.repro.code import code_fingerprint, import_closure
 from tests.dvc_repos import run
 
 # In a clone: the fingerprints each cache keys on, and whether a result cached under the
 # compressor's key before an edit is still served after it.
 PROBE = """
 import json, sys
-from asap.code import code_fingerprint
-from asap.cache import RecordCache
+from asap.repro.code import code_fingerprint
+from asap.repro.cache import RecordCache
 from asap.compression.spirit import Spirit
 
 record = {"id": "r", "question": "q", "cot": "a\\n\\nb"}
@@ -29,7 +29,7 @@ if served is None:
 print(json.dumps({
     "spirit": code_fingerprint(Spirit.modules),
     "surprisal": code_fingerprint(["stages.surprisal"]),
-    "generation": code_fingerprint(["asap.generation"]),
+    "generation": code_fingerprint(["asap.eval.generation"]),
     "served": served is not None,
 }))
 """
@@ -46,8 +46,10 @@ def probe(clone: Path, cache: Path) -> dict:
 def test_closure_follows_imports_inside_functions_and_package_inits() -> None:
     closure = import_closure("asap.compression.spirit")
     # the module whose edit a hand-made module list once missed (results of the old scorer)
-    assert "asap/last_layer.py" in closure
-    assert {"asap/__init__.py", "asap/compression/__init__.py", "asap/scoring.py"} <= set(closure)
+    assert "asap/scoring/last_layer.py" in closure
+    assert {"asap/__init__.py", "asap/compression/__init__.py", "asap/scoring/logprobs.py"} <= set(
+        closure
+    )
     assert closure == sorted(closure) and not [p for p in closure if p.startswith("tests/")]
     assert "stages/surprisal.py" in import_closure("stages.surprisal")
 
@@ -68,7 +70,9 @@ def test_editing_an_imported_module_in_a_clone_invalidates_the_cache(
     before, again = probe(clone, cache), probe(clone, cache)
     assert not before["served"] and again == {**before, "served": True}  # same code: reused
 
-    deep = clone / "asap/last_layer.py"  # imported by the scorer, not named by any compressor
+    deep = (
+        clone / "asap/scoring/last_layer.py"
+    )  # imported by the scorer, not named by any compressor
     deep.write_text(deep.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     after = probe(clone, cache)
     assert not after["served"]  # the old result is not served to the edited code

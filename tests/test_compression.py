@@ -20,8 +20,6 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asap.cache import RecordCache, run_cached
-from asap.code import code_fingerprint
 from asap.compression import BUILDERS, Models, cache_record
 from asap.compression.ablations import SurprisalOnly, Unchanged
 from asap.compression.llmlingua2 import (
@@ -44,13 +42,15 @@ from asap.compression.selective_context import (
     units_with_info,
 )
 from asap.compression.spirit import Spirit, step_perplexities
-from asap.io import read_json, read_jsonl, write_jsonl
+from asap.data.steps import join_steps, split_steps
 from asap.methods import METHODS, methods_of_stage
-from asap.params import load_params
-from asap.scoring import Scorer, load_scorer
-from asap.scoring_extra import score_variants
-from asap.sft import default_user_content
-from asap.steps import join_steps, split_steps
+from asap.repro.cache import RecordCache, run_cached
+from asap.repro.code import code_fingerprint
+from asap.repro.io import read_json, read_jsonl, write_jsonl
+from asap.repro.params import load_params
+from asap.scoring.logprobs import Scorer, load_scorer
+from asap.scoring.shared_prefix import score_variants
+from asap.train.sft import default_user_content
 from tests.dvc_repos import STAGE_S
 from tests.real_data import train_records
 from tests.tiny_models import keyed_token_classifier, tiny_token_classifier
@@ -228,7 +228,7 @@ def test_selective_context_package_rule_on_real_cot(scorer: Scorer, real_cots) -
 
 
 def test_selective_context_units_share_one_scoring(scorer: Scorer, real_cots) -> None:
-    from asap.surprisal import scoring_prefix
+    from asap.pruning.surprisal import scoring_prefix
 
     record = cut(real_cots[1], slice(0, 6))
     prefix, special = scoring_prefix(record["question"], "raw", scorer.tokenizer)
@@ -245,7 +245,7 @@ def test_selective_context_units_share_one_scoring(scorer: Scorer, real_cots) ->
 
 
 def test_long_cot_is_scored_in_windows(scorer: Scorer, real_cots) -> None:
-    from asap.surprisal import scoring_prefix
+    from asap.pruning.surprisal import scoring_prefix
 
     small = Scorer(scorer.model, scorer.tokenizer, batch_size=4, max_context=96)
     record = {**cut(real_cots[2], slice(0, 5)), "question": "Solve the problem."}
@@ -398,7 +398,7 @@ def test_spirit_and_selective_context_edge_cases(scorer: Scorer, real_cots) -> N
 
 
 def test_wo_coarse_is_surprisal_pruning_of_the_original(scorer: Scorer, real_cots) -> None:
-    from asap.surprisal import prune_records
+    from asap.pruning.surprisal import prune_records
 
     record = {**cut(real_cots[1], slice(0, 6)), "question": "Solve the problem."}
     steps = split_steps(record["cot"])

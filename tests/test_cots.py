@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from asap import sources
-from asap.cots import (
+from asap.data import sources
+from asap.data.cots import (
     REJECT_REASONS,
     CodeRule,
     extract_python_block,
     normalise_records,
     split_generation,
 )
-from asap.io import DataError, read_jsonl
+from asap.repro.io import DataError, read_jsonl
 
 RAW = "data/raw/codeforces_cots/codeforces_cots_solutions_py_decontaminated_sample.jsonl"
 

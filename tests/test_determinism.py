@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asap.determinism import (
+from asap.repro.determinism import (
     DIFFERENT,
     IDENTICAL,
     MEASUREMENTS_ONLY,
@@ -47,7 +47,7 @@ def test_source_inputs_and_commit() -> None:
 
 SCRIPT = """\
 import json, os, random, time
-from asap.io import write_json, write_jsonl, write_text_atomic
+from asap.repro.io import write_json, write_jsonl, write_text_atomic
 write_jsonl("cell/results.jsonl", [{"task_id": "t1", "passed": True}])
 write_jsonl("cell/timings.jsonl", [{"task_id": "t1", "latency_s": time.perf_counter()}])
 write_json("report.json", {"pass_at_1": 100.0, "avg_latency_s": time.perf_counter()})

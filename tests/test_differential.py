@@ -2,7 +2,7 @@
 
 For every benchmark, a corpus of solutions (the canonical / reference one and mutants of it:
 off-by-one, wrong type, Counter / tuple / namedtuple returns, extra whitespace in printed
-output, exiting early, slow but correct) is graded twice: by `asap.evaluation.run_tests` in
+output, exiting early, slow but correct) is graded twice: by `asap.eval.grading.run_tests` in
 the sandbox, and by the reference harness's rule re-implemented here from its documented
 behaviour, run in a plain subprocess (the corpus is ours, so it needs no sandbox):
 
@@ -30,14 +30,14 @@ import textwrap
 
 import pytest
 
-from asap.evaluation import (
+from asap.eval.grading import (
     LCB_IMPORTS,
     EvalSettings,
     compute_reference,
     extract_code,
     run_tests,
 )
-from asap.sandbox import Limits, Sandbox
+from asap.eval.sandbox import Limits, Sandbox
 from tests.real_data import benchmark_problems
 
 SETTINGS = EvalSettings(retries=0, check_factor=0.0)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asap.eval_run import budgets_for, load_problems, model_dir_for
-from asap.io import DataError, read_json, read_jsonl, write_jsonl
-from asap.verify import dvc_md5
+from asap.eval.run import budgets_for, load_problems, model_dir_for
+from asap.repro.io import DataError, read_json, read_jsonl, write_jsonl
+from asap.repro.verify import dvc_md5
 from tests.dvc_repos import STAGE_S
 from tests.real_data import benchmark_problems
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from asap.evaluation import (
+from asap.eval.grading import (
     EvalSettings,
     Evaluator,
     compute_reference,
@@ -21,8 +21,8 @@ from asap.evaluation import (
     run_tests,
     solution_program,
 )
-from asap.io import DataError, read_jsonl
-from asap.sandbox import Limits, Sandbox
+from asap.eval.sandbox import Limits, Sandbox
+from asap.repro.io import DataError, read_jsonl
 from tests.real_data import benchmark_problems
 
 REPO = Path(__file__).resolve().parents[1]
@@ -410,7 +410,7 @@ def test_extraction_rules() -> None:
 def test_cli_uses_the_sandbox_settings_of_params(tmp_path: Path) -> None:
     from asap.cli import build_parser
     from asap.commands.evaluate import settings_from
-    from asap.params import active_profile, load_params
+    from asap.repro.params import active_profile, load_params
 
     params = active_profile(load_params(REPO / "params.yaml"))["eval"]
     args = build_parser().parse_args(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from asap.params import load_params
+from asap.repro.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = ["Setting", "Paper", "Authors' scripts", "Paper profile", "Embedded", "Why they differ"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import matplotlib.image
 import pytest
 
-from asap import figures
-from asap.stats import Summary
+from asap.report import figures
+from asap.report.stats import Summary
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from asap.generation import (
+from asap.eval.generation import (
     THINK_OPEN,
     GenerationCache,
     GenerationSettings,
@@ -127,20 +127,20 @@ def test_left_padded_batch_equals_one_prompt_at_a_time(base_model_dir: Path) -> 
 
 
 def _eval_params(profile: str) -> dict:
-    from asap.params import load_params
+    from asap.repro.params import load_params
 
     return load_params(REPO / "params.yaml")[profile]
 
 
 def _templates(profile: str) -> dict[str, str]:
-    from asap.generation import load_templates
+    from asap.eval.generation import load_templates
 
     prompts = _eval_params(profile)["eval"]["prompts"]
     return load_templates({family: REPO / path for family, path in prompts.items()})
 
 
 def test_embedded_prompt_files_keep_the_built_in_wording() -> None:
-    from asap.generation import DEFAULT_TEMPLATES
+    from asap.eval.generation import DEFAULT_TEMPLATES
 
     assert _templates("embedded") == DEFAULT_TEMPLATES
 
@@ -175,8 +175,8 @@ def test_tokenskip_is_evaluated_with_its_training_marker() -> None:
 
 
 def test_bad_templates_are_refused(tmp_path: Path) -> None:
-    from asap.generation import DEFAULT_TEMPLATES, load_templates
-    from asap.io import DataError
+    from asap.eval.generation import DEFAULT_TEMPLATES, load_templates
+    from asap.repro.io import DataError
 
     paths = {}
     for family, text in DEFAULT_TEMPLATES.items():

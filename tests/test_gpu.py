@@ -70,7 +70,7 @@ def step_positions(scorer: Any, text: str) -> tuple[list[int], list[int]]:
 
 
 def test_cuda_scores_equal_the_cpu_path(tiny_model: Path) -> None:
-    from asap.scoring import load_scorer
+    from asap.scoring.logprobs import load_scorer
 
     cpu = load_scorer(tiny_model, dtype="float32", device="cpu")
     cuda = load_scorer(tiny_model, dtype="float32", device="cuda")
@@ -87,9 +87,9 @@ def test_cuda_scores_equal_the_cpu_path(tiny_model: Path) -> None:
 
 @needs_vllm
 def test_vllm_step_scores_equal_the_transformers_scorer(tiny_model: Path) -> None:
-    from asap.scoring import load_scorer
-    from asap.scoring_vllm import load_vllm_scorer
-    from asap.surprisal import score_steps
+    from asap.pruning.surprisal import score_steps
+    from asap.scoring.logprobs import load_scorer
+    from asap.scoring.vllm_backend import load_vllm_scorer
 
     items = [(text.split("\n\n")[0], text.split("\n\n")[1:]) for text in TEXTS]
     reference = score_steps(load_scorer(tiny_model, dtype="bfloat16", device="cuda"), items)
@@ -102,7 +102,7 @@ def test_vllm_step_scores_equal_the_transformers_scorer(tiny_model: Path) -> Non
 
 
 def test_bf16_training_steps_on_cuda(tiny_model: Path, tmp_path: Path) -> None:
-    from asap.sft import train_sft
+    from asap.train.sft import train_sft
     from tests.test_sft import make_records, train_params
 
     params = train_params(max_steps=3, save_steps=10)
@@ -115,7 +115,7 @@ def test_bf16_training_steps_on_cuda(tiny_model: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("backend", ["transformers", pytest.param("vllm", marks=needs_vllm)])
 def test_generation_stays_within_the_budget(tiny_model: Path, tmp_path: Path, backend: str) -> None:
-    from asap.generation import GenerationCache, GenerationSettings, Generator
+    from asap.eval.generation import GenerationCache, GenerationSettings, Generator
     from tests.real_data import benchmark_problems
 
     settings = GenerationSettings(

@@ -21,7 +21,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from asap.pip_report import constraints_text, read_constraints, resolved
+from asap.repro.pip_report import constraints_text, read_constraints, resolved
 
 REPO = Path(__file__).resolve().parents[1]
 # Packages built for CUDA: their wheels are hundreds of MB to GBs each.

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from asap.io import read_jsonl, write_jsonl
+from asap.repro.io import read_jsonl, write_jsonl
 
 
 def test_failed_write_keeps_previous_content(tmp_path):

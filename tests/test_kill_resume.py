@@ -13,14 +13,14 @@ import subprocess
 
 import pytest
 
-from asap.verify import OK, file_md5, listing_md5, load_lock, verify_lock
+from asap.repro.verify import OK, file_md5, listing_md5, load_lock, verify_lock
 from tests.dvc_repos import REPO, make_dvc_repo, run, tool_env, wait_until
 
 WRITER = """\
 import os, time
 from pathlib import Path
 import yaml
-from asap.io import atomic_path
+from asap.repro.io import atomic_path
 Path("writer.pid").write_text(str(os.getpid()))
 n = yaml.safe_load(open("params.yaml"))["write"]["parts"]
 for i in range(n):

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from asap.io import read_jsonl, write_jsonl
-from asap.params import load_params
-from asap.steps import join_steps, split_steps
+from asap.data.steps import join_steps, split_steps
+from asap.repro.io import read_jsonl, write_jsonl
+from asap.repro.params import load_params
 from tests.dvc_repos import kill_when, run, tool_env
 from tests.loopback import LoopbackServer
 from tests.real_data import train_records
@@ -181,8 +181,8 @@ def test_sft_killed_while_writing_a_checkpoint_resumes_to_the_same_weights(
 ) -> None:
     from safetensors.torch import load_file
 
-    from asap.io import read_json
-    from asap.sft import is_complete_checkpoint
+    from asap.repro.io import read_json
+    from asap.train.sft import is_complete_checkpoint
 
     workspace = sft_workspace(tmp_path / "killed", base_model_dir)
     checkpoints = workspace / "data/checkpoints/sft/original"

@@ -9,10 +9,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
 
-from asap import last_layer
-from asap.scoring import load_scorer
-from asap.steps import split_steps
-from asap.surprisal import score_steps
+from asap.data.steps import split_steps
+from asap.pruning.surprisal import score_steps
+from asap.scoring import last_layer
+from asap.scoring.logprobs import load_scorer
 from tests.real_data import train_records
 
 TINY = {

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from asap import sources
-from asap.benchmarks import normalise_benchmark
-from asap.evaluation import which_tests
-from asap.io import DataError, write_jsonl
-from asap.lcb_release import decode_private_tests
-from asap.params import load_params
+from asap.data import sources
+from asap.data.benchmarks import normalise_benchmark
+from asap.data.lcb_release import decode_private_tests
+from asap.eval.grading import which_tests
+from asap.repro.io import DataError, write_jsonl
+from asap.repro.params import load_params
 from tests.real_data import benchmark_problems
 
 REPO = Path(__file__).resolve().parents[1]

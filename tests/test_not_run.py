@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from asap import eval_run, not_run
-from asap.io import DataError, read_json, write_json
+from asap.eval import run as eval_run
 from asap.methods import get_method
-from asap.stats import load_summary
+from asap.report.stats import load_summary
+from asap.repro import not_run
+from asap.repro.io import DataError, read_json, write_json
 from stages import sft as sft_stage
 
 REASON = "classifier weights not available offline"

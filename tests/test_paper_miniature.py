@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from asap.io import read_json, read_jsonl
+from asap.repro.io import read_json, read_jsonl
 from tests.dvc_repos import run
 from tests.miniature import BENCHMARKS, PaperRun, exp_run
 

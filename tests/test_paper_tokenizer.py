@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from asap.generation import build_prompt, prompt_token_ids
-from asap.gguf_tokenizer import read_header
-from asap.io import DataError
-from asap.sft import end_of_turn, render_prompt, tokenize_record
-from asap.steps import split_steps
-from asap.surprisal import build_scoring_text, locate_steps
+from asap.data.steps import split_steps
+from asap.eval.generation import build_prompt, prompt_token_ids
+from asap.model.gguf_tokenizer import read_header
+from asap.pruning.surprisal import build_scoring_text, locate_steps
+from asap.repro.io import DataError
+from asap.train.sft import end_of_turn, render_prompt, tokenize_record
 from tests.real_data import train_records
 
 BOS, EOS, PAD, THINK, END_THINK = 151646, 151643, 151654, 151648, 151649

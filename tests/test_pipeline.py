@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from asap.io import read_json, read_jsonl
+from asap.repro.io import read_json, read_jsonl
 from tests.dvc_repos import QUICK_S, STAGE_S
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,5 @@
-"""Teacher prompt templates (asap.prompts): loading, rendering, fences, and the instructions the
-bundled defaults must carry from the authors' prompts."""
+"""Teacher prompt templates (asap.teacher.prompts): loading, rendering, fences, and the
+instructions the bundled defaults must carry from the authors' prompts."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from asap.coarse import CoarseSettings, judge
-from asap.io import DataError
-from asap.prompts import (
+from asap.repro.io import DataError
+from asap.teacher.coarse import CoarseSettings, judge
+from asap.teacher.prompts import (
     PromptTemplate,
     anchor_messages,
     require_tracked,

@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from asap.io import DataError, dumps_stable
-from asap.provenance import package_versions, provenance
-from asap.verify import dvc_md5
+from asap.repro.io import DataError, dumps_stable
+from asap.repro.provenance import package_versions, provenance
+from asap.repro.verify import dvc_md5
 from tests.dvc_repos import make_dvc_repo, run
 
 LOCK = """\
@@ -91,7 +91,7 @@ def test_missing_input_is_named(repo):
 
 
 def test_fast_lock_reading_gives_the_same_paths_and_hashes(repo_root):
-    from asap.verify import load_lock
+    from asap.repro.verify import load_lock
 
     exact, fast = load_lock(repo_root / "dvc.lock"), load_lock(repo_root / "dvc.lock", fast=True)
     assert exact.keys() == fast.keys()

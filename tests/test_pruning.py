@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asap.pruning import prune_global, prune_iterative, removal_order
-from asap.scoring import count_tokens
-from asap.steps import join_steps, split_steps
-from asap.surprisal import locate_steps
+from asap.data.steps import join_steps, split_steps
+from asap.pruning.budget import prune_global, prune_iterative, removal_order
+from asap.pruning.surprisal import locate_steps
+from asap.scoring.logprobs import count_tokens
 
 QUESTION = "Read n and print the sum of the first n odd numbers."
 WORDS = ["so", "n", "odd", "sum", "is", "squared", "Wait,", "check:", "1+3=4.", "    x = n", "\tok"]

@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from asap.determinism import IDENTICAL, compare_checkouts
-from asap.io import read_json
-from asap.verify import OK, dvc_md5, verify_lock
+from asap.repro.determinism import IDENTICAL, compare_checkouts
+from asap.repro.io import read_json
+from asap.repro.verify import OK, dvc_md5, verify_lock
 from tests.dvc_repos import run
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from asap import results
-from asap.io import DataError, read_json, write_json
+from asap.report import results
+from asap.repro.io import DataError, read_json, write_json
 from tests.eval_fixtures import rows_for, write_cell
 
 

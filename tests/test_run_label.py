@@ -10,10 +10,10 @@ import matplotlib.figure
 import pytest
 
 from asap.compression.report import compression_figure
-from asap.figures import plot_not_run
-from asap.params import load_params
-from asap.pruning_report import plot_token_distributions
-from asap.sft import plot_loss
+from asap.pruning.report import plot_token_distributions
+from asap.report.figures import plot_not_run
+from asap.repro.params import load_params
+from asap.train.sft import plot_loss
 
 LABEL = "Embedded profile: 4 records, 2 problems per benchmark. Not the paper's results."
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from asap.evaluation import EvalSettings, evaluate_code, run_tests
-from asap.sandbox import (
+from asap.eval.grading import EvalSettings, evaluate_code, run_tests
+from asap.eval.sandbox import (
     Limits,
     Sandbox,
     Unserializable,
@@ -26,7 +26,7 @@ from asap.sandbox import (
     lease_uid,
     loads_value,
 )
-from asap.sandbox_harness import WRITABLE_SCRATCH
+from asap.eval.sandbox_harness import WRITABLE_SCRATCH
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,7 +90,7 @@ GOOD_ADD = "def add(a, b):\n    return a + b\n"
 GOOD_DOUBLE = "print(2 * int(input()))\n"
 # Another process leasing slot 20's uid and holding it until its stdin closes.
 HOLD_SLOT_20 = (
-    "import sys\nfrom asap.sandbox import lease_uid\n"
+    "import sys\nfrom asap.eval.sandbox import lease_uid\n"
     "print(lease_uid(62020), flush=True)\nsys.stdin.read()\n"
 )
 
@@ -111,7 +111,7 @@ def check_status(sandbox: Sandbox, code: str) -> list[str]:
 def sandbox_processes(sandbox: Sandbox) -> list[int]:
     """Live processes of the sandbox's uid anywhere on the machine (or our new children)."""
     if sandbox.uid is None:
-        from asap.sandbox import _children
+        from asap.eval.sandbox import _children
 
         return sorted(_children())
     found = []
@@ -430,16 +430,16 @@ def test_huge_output_is_cut_off(sandbox: Sandbox) -> None:
 
 
 def test_retry_reruns_timeouts_only(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    import asap.evaluation
+    import asap.eval.grading
 
     runs: list[str] = []
-    real_run_tests = asap.evaluation.run_tests
+    real_run_tests = asap.eval.grading.run_tests
 
     def counted(sandbox: Sandbox, problem: dict, code: str, *args: Any) -> list[str]:
         runs.append(code)
         return real_run_tests(sandbox, problem, code, *args)
 
-    monkeypatch.setattr(asap.evaluation, "run_tests", counted)
+    monkeypatch.setattr(asap.eval.grading, "run_tests", counted)
     settings = EvalSettings(limits=FAST, check_cpu_s=1.0, check_factor=0.0, retries=1)
     assert evaluate_code(sandbox, CHECK_PROBLEM, GOOD_ADD, settings) == ["passed"]
     assert runs == [GOOD_ADD]  # passed: not run again
@@ -478,7 +478,7 @@ class TreeNode:
 
 
 def test_linked_lists_and_trees_travel_in_leetcode_form() -> None:
-    from asap.sandbox_harness import build_list_node, build_tree_node
+    from asap.eval.sandbox_harness import build_list_node, build_tree_node
 
     def factory(kind: str, values: list) -> object:
         if kind == "list_node":

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from asap.scoring import Scorer, load_scorer
-from asap.scoring_vllm import load_vllm_scorer, unit_logprobs, window_prompt
+from asap.scoring.logprobs import Scorer, load_scorer
+from asap.scoring.vllm_backend import load_vllm_scorer, unit_logprobs, window_prompt
 
 TEXT = (
     "Okay, let me read the problem. We need the sum of the first n squares.\n\n"

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from asap.io import DataError, read_json, write_jsonl
-from asap.sft import (
+from asap.data.sft import common_record_ids, restrict_to, sft_record, validate_sft_records
+from asap.repro.io import DataError, read_json, write_jsonl
+from asap.train.sft import (
     Example,
     build_trainer,
     completion_text,
@@ -29,7 +30,6 @@ from asap.sft import (
     tokenize_record,
     train_sft,
 )
-from asap.sft_data import common_record_ids, restrict_to, sft_record, validate_sft_records
 from tests.dvc_repos import STAGE_S
 
 # The user/assistant part of the DeepSeek-R1-Distill chat template (tool branches left out):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from asap.verify import OK, Finding, file_md5, load_lock, verify_lock
+from asap.repro.verify import OK, Finding, file_md5, load_lock, verify_lock
 from tests.dvc_repos import kill_when, run, tool_env, verify_cli
 from tests.miniature import PaperRun
 

@@ -2,7 +2,7 @@
 
 DVC reruns a stage only when a dep changes: a module missing from the list could change the
 outputs while the cache still serves the old ones. The imports are followed statically
-(`asap.code.import_closure`, the closure the stages' caches fingerprint).
+(`asap.repro.code.import_closure`, the closure the stages' caches fingerprint).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asap.code import import_closure
+from asap.repro.code import import_closure
 
 REPO = Path(__file__).resolve().parents[1]
 

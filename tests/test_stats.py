@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest, chi2, wilcoxon
 
-from asap.io import DataError, write_json
-from asap.stats import (
+from asap.report.stats import (
     MISSING,
     NOT_TESTABLE,
     TESTED,
@@ -24,6 +23,7 @@ from asap.stats import (
     signed_rank_test,
     wilcoxon_report,
 )
+from asap.repro.io import DataError, write_json
 from tests.eval_fixtures import rows_for, write_cell
 
 

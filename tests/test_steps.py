@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asap.steps import STEP_BREAK_RE, join_steps, split_steps
+from asap.data.steps import STEP_BREAK_RE, join_steps, split_steps
 
 
 def test_split_on_runs_of_blank_lines_keeps_step_text() -> None:

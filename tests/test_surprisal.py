@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import torch
 
-from asap.scoring import Scorer, load_scorer, tokens_at_chars
-from asap.steps import join_steps
-from asap.surprisal import build_scoring_text, prune_records, score_steps
+from asap.data.steps import join_steps
+from asap.pruning.surprisal import build_scoring_text, prune_records, score_steps
+from asap.scoring.logprobs import Scorer, load_scorer, tokens_at_chars
 
 TOLERANCE = 2e-3  # nats; fp32, batched vs unbatched matmuls
 QUESTION = "Given n, print n squared."
@@ -165,8 +165,8 @@ def test_iterative_mode_removes_the_lowest_of_fresh_scores(scorer: Scorer) -> No
 
 
 def test_bad_records_name_the_record_and_reason(tmp_path: Path) -> None:
-    from asap.io import DataError, write_jsonl
-    from asap.surprisal import load_cot_records
+    from asap.pruning.surprisal import load_cot_records
+    from asap.repro.io import DataError, write_jsonl
 
     path = tmp_path / "in.jsonl"
     write_jsonl(path, [{"id": "a", "question": "q", "cot": "one\n\ntwo"}, {"id": "b", "cot": "x"}])
@@ -201,7 +201,7 @@ def test_a_character_past_the_last_token_is_an_error() -> None:
 def test_chat_context_does_not_open_think_twice(base_model_dir: Path) -> None:
     from transformers import AutoTokenizer
 
-    from asap.surprisal import scoring_prefix
+    from asap.pruning.surprisal import scoring_prefix
 
     tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
     plain, special = scoring_prefix("Q?", "chat", tokenizer)

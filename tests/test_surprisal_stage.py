@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asap.io import read_jsonl, write_jsonl
-from asap.steps import join_steps, split_steps
+from asap.data.steps import join_steps, split_steps
+from asap.repro.io import read_jsonl, write_jsonl
 from tests.dvc_repos import STAGE_S, wait_until
 from tests.real_data import write_train_records
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asap import reports, tables
-from asap.io import DataError, read_json, read_jsonl, write_json
-from asap.stats import Summary
+from asap.report import build as reports
+from asap.report import tables
+from asap.report.stats import Summary
+from asap.repro.io import DataError, read_json, read_jsonl, write_json
 from tests.dvc_repos import STAGE_S
 from tests.eval_fixtures import rows_for, write_cell
 

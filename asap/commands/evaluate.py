@@ -12,10 +12,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from asap import sources
-from asap.benchmarks import BENCHMARKS, normalise_benchmark
-from asap.io import DataError, dumps_stable, read_jsonl, write_jsonl
-from asap.params import stage_params
+from asap.data import sources
+from asap.data.benchmarks import BENCHMARKS, normalise_benchmark
+from asap.repro.io import DataError, dumps_stable, read_jsonl, write_jsonl
+from asap.repro.params import stage_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace, params: dict[str, Any]) -> tuple[Any, str, str]:
     """(EvalSettings, extraction rule, reference cache) of the `eval` params `params`, with the
     command line's overrides."""
-    from asap.evaluation import EvalSettings
+    from asap.eval.grading import EvalSettings
 
     settings = EvalSettings.from_params(params["sandbox"])
     overrides = {k: getattr(args, k) for k in ("workers", "isolation") if getattr(args, k)}
@@ -65,7 +65,7 @@ def settings_from(args: argparse.Namespace, params: dict[str, Any]) -> tuple[Any
 
 
 def run(args: argparse.Namespace) -> int:
-    from asap.evaluation import Evaluator, index_problems, match_samples, which_tests
+    from asap.eval.grading import Evaluator, index_problems, match_samples, which_tests
 
     problems_path = Path(args.problems or f"data/benchmarks/{args.benchmark}.jsonl")
     if problems_path.exists():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from asap.io import dumps_stable
-from asap.params import active_profile, load_params
-from asap.provenance import package_versions
+from asap.repro.io import dumps_stable
+from asap.repro.params import active_profile, load_params
+from asap.repro.provenance import package_versions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

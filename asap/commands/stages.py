@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from asap.methods import get_method
-from asap.tables import STRONG_ROWS
+from asap.report.tables import STRONG_ROWS
 
 
 def eval_stage(method: str) -> str:

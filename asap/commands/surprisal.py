@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asap.io import write_jsonl
-from asap.pruning import MODES
-from asap.surprisal import CONTEXTS, load_cot_records, result_fields
+from asap.pruning.budget import MODES
+from asap.pruning.surprisal import CONTEXTS, load_cot_records, result_fields
+from asap.repro.io import write_jsonl
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asap.scoring import load_scorer
-    from asap.surprisal import prune_records
+    from asap.pruning.surprisal import prune_records
+    from asap.scoring.logprobs import load_scorer
 
     loaded = load_cot_records(args.input)
     scorer = load_scorer(

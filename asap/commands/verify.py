@@ -10,8 +10,8 @@ import argparse
 import sys
 from collections import Counter
 
-from asap.io import DataError, dumps_stable
-from asap.verify import FAILED, OK, default_cache_dir, verify_lock
+from asap.repro.io import DataError, dumps_stable
+from asap.repro.verify import FAILED, OK, default_cache_dir, verify_lock
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ A compressor has
 - ``settings() -> dict``: everything besides its models that shapes its output;
 - ``requested_ratio``: the fraction of CoT tokens it aims to keep, or None;
 - ``modules``: the modules whose code determines its output (for the per-record cache key);
-- ``compress(records) -> list[dict]``: for each training record (`asap.cots` schema; it reads
+- ``compress(records) -> list[dict]``: for each training record (`asap.data.cots` schema; it reads
   `id`, `question` and `cot`) a dict with the compressed ``cot`` and any per-record fields for
   the SFT record (e.g. TokenSkip's `tokenskip_ratio` and `prompt_suffix`); other keys are
   diagnostics kept in the per-record cache only (`SFT_FIELDS` lists what reaches the dataset).
@@ -16,7 +16,7 @@ source and meta verbatim. An empty CoT stays empty.
 `BUILDERS` maps every method whose SFT dataset the `compress` stage writes (the entries of
 `asap.methods.METHODS` with ``sft_stage == "compress"``) to a function that builds its
 compressor from its params section. Methods that score with a language model share one scorer
-(`asap.scoring`, params ``baselines.scorer``), the same model as the surprisal stage's.
+(`asap.scoring.logprobs`, params ``baselines.scorer``), the same model as the surprisal stage's.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from asap.scoring import Scorer
+    from asap.scoring.logprobs import Scorer
 
 SFT_FIELDS = ("tokenskip_ratio", "prompt_suffix")
 
 
 def cache_record(record: dict[str, Any]) -> dict[str, Any]:
     """The part of a training record a compressor's result depends on (its per-record cache
-    key, `asap.cache`)."""
+    key, `asap.repro.cache`)."""
     return {"id": record["id"], "question": record["question"], "cot": record["cot"]}
 
 
@@ -60,9 +60,10 @@ class Models:
         return str(self.scorer_params.get("context", "raw"))
 
     def scorer(self) -> Scorer:
-        """The shared scorer (`asap.scoring.load_scorer`) from the `scorer` params section."""
+        """The shared scorer (`asap.scoring.logprobs.load_scorer`) from the `scorer` params
+        section."""
         if self._scorer is None:
-            from asap.scoring import load_scorer, model_fingerprint
+            from asap.scoring.logprobs import load_scorer, model_fingerprint
 
             p = self.scorer_params
             self._scorer = load_scorer(
@@ -87,7 +88,7 @@ class Models:
     def classifier(self, settings: dict[str, Any], where: str) -> Any:
         """The LLMLingua-2 compressor for `settings["classifier"]` (error names `where`)."""
         from asap.compression.llmlingua2 import load_classifier
-        from asap.scoring import model_fingerprint
+        from asap.scoring.logprobs import model_fingerprint
 
         name = str(settings.get("classifier") or "")
         compressor = load_classifier(

@@ -3,8 +3,8 @@
 - `Unchanged`: the input CoT as is. `original` applies it to the training CoTs, `wo_fine`
   ("w/o fine-grained pruning") to the coarse stage's CoTs.
 - `SurprisalOnly`: `wo_coarse` ("w/o coarse-grained pruning"): ASAP's first-token surprisal
-  pruning (`asap.surprisal.prune_records`) applied to the original CoTs, with the same budget,
-  mode and context as the surprisal stage.
+  pruning (`asap.pruning.surprisal.prune_records`) applied to the original CoTs, with the same
+  budget, mode and context as the surprisal stage.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from asap.steps import join_steps, split_steps
+from asap.data.steps import join_steps, split_steps
 
 if TYPE_CHECKING:
-    from asap.scoring import Scorer
+    from asap.scoring.logprobs import Scorer
 
 
 class Unchanged:
@@ -37,10 +37,10 @@ class SurprisalOnly:
     requested_ratio = None
     modules = (
         "asap.compression.ablations",
-        "asap.surprisal",
-        "asap.pruning",
-        "asap.scoring",
-        "asap.steps",
+        "asap.pruning.surprisal",
+        "asap.pruning.budget",
+        "asap.scoring.logprobs",
+        "asap.data.steps",
     )
 
     def __init__(
@@ -54,7 +54,7 @@ class SurprisalOnly:
         return {"budget": self.budget, "mode": self.mode, "context": self.context}
 
     def compress(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        from asap.surprisal import prune_records
+        from asap.pruning.surprisal import prune_records
 
         results: list[dict[str, Any]] = [{"cot": ""} for _ in records]
         todo = [(i, split_steps(r["cot"])) for i, r in enumerate(records)]

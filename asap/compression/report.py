@@ -26,9 +26,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from asap.io import DataError, atomic_path
-from asap.run_label import add_run_note
-from asap.steps import split_steps
+from asap.data.steps import split_steps
+from asap.report.run_label import add_run_note
+from asap.repro.io import DataError, atomic_path
 
 CountFn = Callable[[str], int]
 

@@ -1,10 +1,10 @@
 """Selective Context (Li et al. 2023) on the CoT, keeping its layout.
 
 Self-information. The text `prefix + cot` (prefix: the question and the opening think tag, see
-`asap.surprisal.scoring_prefix`) is scored once by the shared scorer: every token gets
+`asap.pruning.surprisal.scoring_prefix`) is scored once by the shared scorer: every token gets
 -log p(token | all tokens before it), in nats; texts longer than the scorer's context are scored
-in windows (`asap.scoring`). The original package scores each sentence on its own; here every
-token sees its full left context.
+in windows (`asap.scoring.logprobs`). The original package scores each sentence on its own;
+here every token sees its full left context.
 
 Layout. Unlike the original package, which collapses all whitespace, the CoT's structure is
 never a candidate for removal: the blank lines between steps, the line breaks inside a step and
@@ -46,10 +46,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from asap.steps import join_steps, split_steps
+from asap.data.steps import join_steps, split_steps
 
 if TYPE_CHECKING:
-    from asap.scoring import Scorer
+    from asap.scoring.logprobs import Scorer
 
 UNITS = ("tokens", "phrases", "sentences")
 RULES = ("percentile", "token_budget")
@@ -247,7 +247,12 @@ def units_with_info(
 class SelectiveContext:
     """Drop the least self-informative lexical units of every CoT by `rule` (module docstring)."""
 
-    modules = ("asap.compression.selective_context", "asap.surprisal", "asap.scoring", "asap.steps")
+    modules = (
+        "asap.compression.selective_context",
+        "asap.pruning.surprisal",
+        "asap.scoring.logprobs",
+        "asap.data.steps",
+    )
 
     def __init__(
         self,
@@ -280,7 +285,7 @@ class SelectiveContext:
         }
 
     def compress(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        from asap.surprisal import scoring_prefix
+        from asap.pruning.surprisal import scoring_prefix
 
         todo = [i for i, r in enumerate(records) if r["cot"].strip()]
         tokenizer = self.scorer.tokenizer

@@ -1,11 +1,11 @@
 """SPIRIT (Cui et al. 2025) as modified by the ASAP paper (appendix A): step pruning by perplexity.
 
 For every step i, the perplexity of the CoT without step i is computed once, under the shared
-scorer, with the question as context (`asap.surprisal.scoring_prefix`): the text is
+scorer, with the question as context (`asap.pruning.surprisal.scoring_prefix`): the text is
 ``prefix + join_steps(steps without i)`` and the perplexity is exp(mean -log p) over the tokens
 of its CoT part. Steps whose removal raises the perplexity least (the lowest perplexity without
 them) are removed first, until the CoT is at most `ratio` of its original tokens; the removal
-itself is `asap.pruning.prune_global` with these perplexities as scores and
+itself is `asap.pruning.budget.prune_global` with these perplexities as scores and
 ``floor(ratio * tokens)`` as the budget (the last step is never removed).
 
 Dropped from the original SPIRIT, as the ASAP paper's modified version drops them: the merge
@@ -15,9 +15,10 @@ perplexities are computed once and the steps are removed whole. FIDELITY.md list
 
 Cost. One forward pass per step, not one per removal. Tokens before the removed step keep their
 full-text log-probabilities, so each pass runs only the tokens after it, on the full text's
-key/value cache (`asap.scoring_extra`). `horizon` (tokens, None = to the end) caps how far after
-the removed step the text is rescored; tokens beyond it keep their full-text log-probabilities.
-None is the exact method; a horizon is a documented approximation for small machines.
+key/value cache (`asap.scoring.shared_prefix`). `horizon` (tokens, None = to the end) caps how
+far after the removed step the text is rescored; tokens beyond it keep their full-text
+log-probabilities. None is the exact method; a horizon is a documented approximation for small
+machines.
 
 Edge cases: an empty CoT stays empty; a CoT of one step is kept as is (nothing to rank).
 """
@@ -28,10 +29,10 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from asap.steps import join_steps, split_steps
+from asap.data.steps import join_steps, split_steps
 
 if TYPE_CHECKING:
-    from asap.scoring import Scorer
+    from asap.scoring.logprobs import Scorer
 
 
 def step_perplexities(
@@ -42,9 +43,9 @@ def step_perplexities(
     horizon: int | None = None,
 ) -> tuple[list[float], list[int]]:
     """Perplexity of the CoT without each step, and each step's token count in the full text."""
-    from asap.scoring import tokens_at_chars
-    from asap.scoring_extra import score_variants
-    from asap.surprisal import build_scoring_text
+    from asap.pruning.surprisal import build_scoring_text
+    from asap.scoring.logprobs import tokens_at_chars
+    from asap.scoring.shared_prefix import score_variants
 
     full = build_scoring_text(question, steps, context, scorer.tokenizer)
     encoded = scorer.encode(full.text, full.add_special_tokens)
@@ -77,11 +78,11 @@ class Spirit:
 
     modules = (
         "asap.compression.spirit",
-        "asap.scoring_extra",
-        "asap.scoring",
-        "asap.surprisal",
-        "asap.pruning",
-        "asap.steps",
+        "asap.scoring.shared_prefix",
+        "asap.scoring.logprobs",
+        "asap.pruning.surprisal",
+        "asap.pruning.budget",
+        "asap.data.steps",
     )
 
     def __init__(
@@ -105,7 +106,7 @@ class Spirit:
         return [self._compress_one(r["question"], r["cot"]) for r in records]
 
     def _compress_one(self, question: str, cot: str) -> dict[str, Any]:
-        from asap.pruning import prune_global
+        from asap.pruning.budget import prune_global
 
         steps = split_steps(cot)
         if len(steps) < 2:

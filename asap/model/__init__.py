@@ -1,0 +1,3 @@
+"""The `base_model` stage: the base model (scorer, teacher and student of the embedded profile)
+materialised as a plain transformers folder, and a tokenizer read from a GGUF header.
+"""
