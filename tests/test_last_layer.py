@@ -109,3 +109,20 @@ def test_a_restriction_that_disagrees_with_the_model_is_turned_off(
         logits = scorer.model(input_ids=torch.tensor([ids])).logits[0]
     expected = torch.log_softmax(logits, dim=-1)[[4, 19], [ids[5], ids[20]]].tolist()
     assert ours == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_logit_transform_after_the_head_is_refused_in_every_precision(
+    base_model_dir: Path, monkeypatch: pytest.MonkeyPatch, dtype: str
+) -> None:
+    scorer = load_scorer(base_model_dir, dtype=dtype, device="cpu")  # its own check passed
+    forward = scorer.model.forward
+
+    def soft_capped(*args, **kwargs):  # Gemma-2's final logit soft-capping at 30
+        out = forward(*args, **kwargs)
+        out.logits = 30.0 * torch.tanh(out.logits / 30.0)
+        return out
+
+    monkeypatch.setattr(scorer.model, "forward", soft_capped)
+    with pytest.raises(RuntimeError, match="transforms logits after the head"):
+        scorer.check_head()
