@@ -27,6 +27,7 @@ from asap.report.run_label import run_label
 from asap.repro.code import code_fingerprint
 from asap.repro.io import DataError, write_json, write_jsonl
 from asap.repro.params import stage_params
+from asap.repro.precision import dtype_name
 from asap.repro.provenance import local_inputs, provenance
 
 
@@ -73,7 +74,8 @@ def main(section: str = "surprisal") -> None:
         raise DataError(f"params {section}.backend: expected transformers or vllm, not {backend!r}")
     settings = {
         "scorer": model_fingerprint(params["scorer"]),
-        "dtype": params["dtype"],
+        # the precision the scores were computed in (`auto` resolved for this machine)
+        "dtype": dtype_name(params["dtype"], "cuda" if backend == "vllm" else params["device"]),
         "context": params["context"],
         "max_context": scorer.max_context,
         "min_left_context": scorer.min_left_context,

@@ -63,6 +63,7 @@ class Models:
         """The shared scorer (`asap.scoring.logprobs.load_scorer`) from the `scorer` params
         section."""
         if self._scorer is None:
+            from asap.repro.precision import dtype_name
             from asap.scoring.logprobs import load_scorer, model_fingerprint
 
             p = self.scorer_params
@@ -77,7 +78,7 @@ class Models:
             self.fingerprints["scorer"] = model_fingerprint(p["model"])
             self.fingerprints["scorer_settings"] = repr(
                 (
-                    p.get("dtype", "auto"),
+                    dtype_name(p.get("dtype", "auto"), p.get("device")),
                     self.context,
                     self._scorer.max_context,
                     self._scorer.min_left_context,

@@ -38,13 +38,14 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from asap.repro.cache import RecordCache
 from asap.repro.code import code_fingerprint
 from asap.repro.io import DataError, dumps_stable, read_json, sha256_file, write_json
+from asap.repro.precision import dtype_name
 
 THINK_OPEN = "<think>\n"
 
@@ -163,7 +164,7 @@ def build_prompt(tokenizer: Any, question: str) -> str:
 @dataclass(frozen=True)
 class GenerationSettings:
     backend: str = "transformers"  # transformers | vllm
-    dtype: str = "float32"
+    dtype: str = "float32"  # transformers backend: auto = asap.repro.precision's rule
     device: str = "cpu"  # transformers backend: cpu | cuda | auto
     batch_size: int = 8  # prompts per batch (and per cache write)
     gpu_memory_utilization: float = 0.9  # vllm
@@ -186,6 +187,9 @@ class GenerationSettings:
         if unknown:
             raise DataError(f"unknown generation settings {unknown}; known: {sorted(known)}")
         settings = cls(**params)
+        if settings.backend == "transformers" and settings.dtype == "auto":
+            device = None if settings.device == "auto" else settings.device
+            settings = replace(settings, dtype=dtype_name("auto", device))  # in every cache key
         if settings.backend not in ("transformers", "vllm"):
             raise DataError(
                 f"generation backend must be transformers or vllm, not {settings.backend!r}"

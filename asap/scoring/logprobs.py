@@ -40,12 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asap.repro.precision import dtype_name
 from asap.scoring import last_layer
 
 if TYPE_CHECKING:
     import torch
 
-DTYPES = ("auto", "bfloat16", "float32", "float16")
 # nats: the largest accepted gap to the model's own log-probabilities, by the model's precision.
 # In 16-bit floats two kernels of different shapes round logits of ~20 differently by up to a few
 # hundredths (0.0116 measured in bfloat16 on a CPU that emulates it); a logit transform after the
@@ -117,16 +117,10 @@ def count_tokens(tokenizer: Any, text: str) -> int:
 
 
 def resolve_dtype(name: str, device: str) -> torch.dtype:
-    """`auto` = bfloat16 on CPU and on GPUs that support it, else float32."""
+    """The torch dtype of `name` on `device` (`auto`: `asap.repro.precision.dtype_name`)."""
     import torch
 
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {name!r}")
-    if name == "auto":
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-        return torch.bfloat16
-    return getattr(torch, name)
+    return getattr(torch, dtype_name(name, device))
 
 
 def default_device() -> str:
@@ -347,7 +341,7 @@ def load_scorer(
 ) -> Scorer:
     """Load a causal LM and its tokenizer from a folder (or a hub id) for scoring.
 
-    `dtype`: auto | bfloat16 | float32 | float16 (auto = bfloat16 where supported). `device`
+    `dtype`: auto | bfloat16 | float32 | float16 (auto: `asap.repro.precision`). `device`
     defaults to CUDA when available. `options` go to `Scorer` (batch_size, max_batch_tokens,
     max_context, min_left_context, head_chunk).
     """

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from asap.repro.io import DataError
+from asap.repro.precision import dtype_name
 from asap.teacher.client import Teacher, TeacherConfig, fingerprint_model_dir
 
 HOST = "127.0.0.1"
@@ -189,8 +190,11 @@ def open_teacher(
     if unknown:
         raise DataError(f"params: unknown serve settings {unknown} (dtype, startup_timeout_s)")
     config = replace(config, generation_config=True)
+    # served on cuda when there is one (transformers serve's choice); `auto` resolved here,
+    # since the server's own `auto` means the checkpoint's dtype
+    serve_params = {**serve_params, "dtype": dtype_name(serve_params.get("dtype", "auto"))}
     # what changes the answers: the model's files and the dtype it is served in
-    salt = f"{fingerprint_model_dir(config.model)}:{serve_params.get('dtype', 'auto')}"
+    salt = f"{fingerprint_model_dir(config.model)}:{serve_params['dtype']}"
     with contextlib.ExitStack() as stack:
 
         def start() -> str:

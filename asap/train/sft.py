@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from asap.model.base import forget_load_options
 from asap.report.run_label import add_run_note
 from asap.repro.io import DataError, atomic_path, dumps_stable, sha256_file, write_json
+from asap.repro.precision import native_bf16
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, TrainerCallback
@@ -360,6 +361,9 @@ def sft_config(params: dict[str, Any], checkpoint_dir: Path) -> SFTConfig:
     training["gradient_accumulation_steps"] = per_process_accumulation(
         training, int(params.get("num_processes", 1))
     )
+    use_cpu = _use_cpu(params.get("device", "auto"))
+    if training.get("bf16") == "auto":  # bf16 autocast where computed natively
+        training["bf16"] = native_bf16("cpu" if use_cpu else "cuda")
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
         # FSDP checkpoints activations itself (fsdp_activation_checkpointing in the config).
         training.pop("gradient_checkpointing", None)
@@ -372,7 +376,7 @@ def sft_config(params: dict[str, Any], checkpoint_dir: Path) -> SFTConfig:
         packing=False,
         report_to="none",
         save_strategy="steps",
-        use_cpu=_use_cpu(params.get("device", "auto")),
+        use_cpu=use_cpu,
         **training,
     )
 
@@ -628,6 +632,7 @@ def train_sft(
         "backend": params.get("backend", "trl"),
         "steps": state.global_step,
         "epochs": round(float(state.epoch or 0.0), 4),
+        "bf16": bool(args.bf16),  # autocast precision (`auto` resolved for this machine)
         "effective_batch_size": args.per_device_train_batch_size
         * args.gradient_accumulation_steps
         * max(1, args.world_size),
