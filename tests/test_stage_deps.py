@@ -46,3 +46,22 @@ def test_stage_deps_cover_its_imports(name: str, cmd: str, deps: list[str]) -> N
     closure = set(import_closure(match.group(1)))
     unused = [d for d in deps if d.endswith(".py") and d not in closure]
     assert not unused, f"stage {name} lists modules it does not import: {unused}"
+
+
+def test_no_file_tracked_by_git_lies_inside_a_cached_output() -> None:
+    """DVC refuses to run a stage whose cached output holds files git tracks (e.g. a .gitignore
+    DVC once wrote inside a folder that later became one output)."""
+    import subprocess
+
+    from dvc.repo import Repo
+
+    listed = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True, timeout=60
+    )
+    tracked = listed.stdout.split()
+    with Repo(str(REPO)) as repo:
+        outs = [out for stage in repo.index.stages for out in stage.outs if out.use_cache]
+        cached = sorted({Path(out.fs_path).relative_to(REPO).as_posix() for out in outs})
+    assert "data/eval/zero_shot" in cached  # the matrices are expanded
+    clashes = {out: [t for t in tracked if t.startswith(f"{out}/")] for out in cached}
+    assert not {out: files for out, files in clashes.items() if files}
