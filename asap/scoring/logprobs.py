@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asap.repro.precision import dtype_name
+from asap.repro.precision import default_device, dtype_name
 from asap.scoring import last_layer
 
 if TYPE_CHECKING:
@@ -121,12 +121,6 @@ def resolve_dtype(name: str, device: str) -> torch.dtype:
     import torch
 
     return getattr(torch, dtype_name(name, device))
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass
