@@ -21,6 +21,8 @@ from asap.repro.verify import (
     MISMATCH,
     MISSING,
     OK,
+    STALE,
+    defined_stages,
     file_md5,
     listing_md5,
     load_lock,
@@ -166,6 +168,26 @@ def test_tampered_deleted_and_extra_files_are_reported(repo):
     assert "MISMATCH make  out  out/dir" in result.stdout
     only_use = verify_cli("use", "--lock", str(repo / "dvc.lock"), cwd=repo)
     assert "make" not in only_use.stdout.replace("make.py", "")
+
+
+def test_the_entry_of_a_renamed_stage_is_reported_stale(repo):
+    """DVC keeps a renamed stage's old lock entry and ignores it; verify names it."""
+    (repo / "dvc.yaml").write_text(DVC_YAML.replace("  use:", "  combine:"))
+    run(["dvc", "repro", "--quiet"], repo)
+    assert "use" in load_lock(repo / "dvc.lock")  # DVC left it there
+    found = _by_path(verify_lock(repo / "dvc.lock"))
+    stale = found[("use", "stage", "use")]
+    assert stale.status == STALE and "not a stage of dvc.yaml" in stale.detail
+    assert not any(f.stage == "use" and f.kind != "stage" for f in found.values())
+    assert all(f.status == OK for f in found.values() if f.stage != "use")
+    result = verify_cli("--lock", str(repo / "dvc.lock"), cwd=repo)
+    assert result.returncode == 1 and "STALE" in result.stdout, result.stdout
+
+
+def test_the_committed_lock_holds_only_stages_of_dvc_yaml():
+    repo_root = Path(__file__).resolve().parents[1]
+    defined = defined_stages(repo_root / "dvc.yaml")
+    assert defined and set(load_lock(repo_root / "dvc.lock")) <= defined
 
 
 def test_cache_mode_needs_no_checkout_and_catches_corrupt_objects(repo):

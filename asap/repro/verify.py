@@ -31,8 +31,8 @@ _CHUNK = 1 << 20
 _TEXT_PROBE = 512  # DVC decides text/binary per chunk from its first 512 bytes
 _TEXT_CHARS = bytes(range(32, 127)) + b"\n\r\t\f\b"
 
-OK, MISMATCH, MISSING, SKIPPED = "ok", "mismatch", "missing", "skipped"
-FAILED = (MISMATCH, MISSING)
+OK, MISMATCH, MISSING, SKIPPED, STALE = "ok", "mismatch", "missing", "skipped", "stale"
+FAILED = (MISMATCH, MISSING, STALE)
 
 Listing = list[dict[str, str]]
 
@@ -42,9 +42,9 @@ class Finding:
     """The outcome for one lock entry: an output, a dependency or a params key of a stage."""
 
     stage: str
-    kind: str  # "out" | "dep" | "param"
+    kind: str  # "out" | "dep" | "param" | "stage"
     path: str
-    status: str  # ok | mismatch | missing | skipped
+    status: str  # ok | mismatch | missing | skipped | stale
     detail: str = ""
     source: str = "workspace"  # where the bytes were read: workspace | cache
 
@@ -386,6 +386,20 @@ def select_stages(names: Iterable[str], wanted: Sequence[str] | None) -> list[st
     return [n for n in names if any(n == w or n.startswith(f"{w}@") for w in wanted)]
 
 
+def defined_stages(dvc_yaml: Path) -> set[str] | None:
+    """The stage names `dvc.yaml` defines, foreach items expanded (None without a dvc.yaml)."""
+    if not dvc_yaml.is_file():
+        return None
+    from dvc.repo import Repo
+
+    with Repo(str(dvc_yaml.resolve().parent)) as repo:
+        return {
+            stage.addressing.split(":")[-1]
+            for stage in repo.index.stages
+            if Path(stage.path).resolve() == dvc_yaml.resolve()
+        }
+
+
 def verify_lock(
     lock_path: str | Path = "dvc.lock",
     *,
@@ -401,7 +415,14 @@ def verify_lock(
         raise DataError(f"{cache_dir}: no such cache directory")
     verifier = Verifier(lock_path, cache_dir, outs)
     findings: list[Finding] = []
+    defined = defined_stages(lock_path.parent / "dvc.yaml")
     for stage in select_stages(lock, stages):
+        if defined is not None and stage not in defined:
+            # DVC keeps the entry of a renamed or removed stage and ignores it; its outputs may
+            # now belong to another stage, so its hashes say nothing.
+            detail = "in dvc.lock but not a stage of dvc.yaml (renamed or removed): delete it"
+            findings.append(Finding(stage, "stage", stage, STALE, detail))
+            continue
         entry = lock[stage] or {}
         for dep in entry.get("deps") or []:
             findings.append(verifier.check(stage, "dep", dep))
