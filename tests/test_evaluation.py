@@ -462,3 +462,22 @@ def test_reference_over_its_cpu_limit_marks_the_problem_invalid(tmp_path: Path) 
     with Evaluator(EvalSettings(reference_cpu_s=0.6, workers=1), tmp_path) as evaluator:
         again = evaluator.references([slow])
     assert again["toy/slow"]["reference_cpu_s"] == 0.6
+
+
+def test_reference_cache_is_reused_only_by_the_same_code(tmp_path: Path, monkeypatch) -> None:
+    """References are cached by problem content and by the code that computed them."""
+    import asap.eval.grading as grading
+
+    fine = toy_plus("toy/fine", "def double(x):\n    return 2 * x\n")
+    settings = EvalSettings(workers=1)
+    with Evaluator(settings, reference_cache=tmp_path) as evaluator:
+        first = evaluator.references([fine])["toy/fine"]
+    (stored,) = [p for p in tmp_path.rglob("*.json")]
+    assert stored.parent.name == stored.stem[:2]  # content-addressed: <key[:2]>/<key>.json
+    stored.write_text(json.dumps({**first, "marker": "cached"}))
+    with Evaluator(settings, reference_cache=tmp_path) as evaluator:
+        assert evaluator.references([fine])["toy/fine"]["marker"] == "cached"
+    monkeypatch.setattr(grading, "code_fingerprint", lambda modules: "edited grading code")
+    with Evaluator(settings, reference_cache=tmp_path) as evaluator:
+        again = evaluator.references([fine])["toy/fine"]
+    assert "marker" not in again and again["key"] == first["key"]

@@ -58,7 +58,6 @@ import math
 import multiprocessing
 import multiprocessing.util
 import os
-import re
 import signal
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -79,7 +78,9 @@ from asap.eval.sandbox import (
     loads_value,
 )
 from asap.eval.sandbox_harness import build_list_node, build_tree_node
-from asap.repro.io import DataError, read_json, write_json
+from asap.repro.cache import RecordCache
+from asap.repro.code import code_fingerprint
+from asap.repro.io import DataError
 
 Problem = dict[str, Any]
 
@@ -652,8 +653,10 @@ def _sample_task(
 class Evaluator:
     """A pool of `settings.workers` processes, each with its own sandbox uid slot.
 
-    `reference_cache`: directory for reference data (HumanEval+ expected outputs, reference
-    CPU times), one JSON file per problem keyed by a content hash; reused when it matches.
+    `reference_cache`: directory of a `RecordCache` of reference data (HumanEval+ expected
+    outputs, reference CPU times), keyed by the problem's content (`reference_key`) and the
+    code of this module's import closure; an `invalid` verdict holds only for the
+    `reference_cpu_s` it was found under.
     `extraction`: the code extraction rule (`asap.eval.extraction.RULES`)."""
 
     def __init__(
@@ -667,7 +670,15 @@ class Evaluator:
         self.settings = settings
         self.extraction = extraction
         self.isolation = settings.isolation  # the level the workers use, once one reported
-        self.reference_cache = Path(reference_cache) if reference_cache else None
+        self.reference_cache = (
+            RecordCache(
+                reference_cache,
+                {"cache": "eval reference", "code": code_fingerprint(["asap.eval.grading"])},
+                required=("key",),
+            )
+            if reference_cache
+            else None
+        )
         # Workers fork from a fresh server process that has imported this module once.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["asap.eval.grading"])
@@ -688,10 +699,15 @@ class Evaluator:
         """Tasks per pool message: fewer round trips, still about 8 chunks per worker."""
         return max(1, tasks // (8 * worker_count(self.settings.workers)))
 
-    def _cache_path(self, problem: Problem) -> Path | None:
+    def _cached_reference(self, problem: Problem) -> dict[str, Any] | None:
         if self.reference_cache is None:
             return None
-        return self.reference_cache / problem["benchmark"] / f"{safe_name(problem['task_id'])}.json"
+        cached = self.reference_cache.get(self.reference_cache.key(reference_key(problem)))
+        if cached is None or cached["key"] != reference_key(problem):
+            return None
+        if "invalid" in cached and cached.get("reference_cpu_s") != self.settings.reference_cpu_s:
+            return None  # an invalid verdict holds only for the CPU limit it was found under
+        return cached
 
     def references(self, problems: Iterable[Problem]) -> dict[str, dict[str, Any]]:
         """Reference data of every problem that needs it, from the cache or computed."""
@@ -701,23 +717,17 @@ class Evaluator:
             task_id = problem["task_id"]
             if task_id in found or task_id in todo or not needs_reference(problem, self.settings):
                 continue
-            path = self._cache_path(problem)
-            if path is not None and path.exists():
-                cached = read_json(path)
-                stale = "invalid" in cached and (
-                    cached.get("reference_cpu_s") != self.settings.reference_cpu_s
-                )  # an invalid verdict holds only for the CPU limit it was found under
-                if cached.get("key") == reference_key(problem) and not stale:
-                    found[task_id] = cached
-                    continue
-            todo[task_id] = problem
+            if (cached := self._cached_reference(problem)) is not None:
+                found[task_id] = cached
+            else:
+                todo[task_id] = problem
         ordered = list(todo.values())
         results = self.pool.map(_reference_task, ordered, chunksize=self._chunk(len(ordered)))
         for problem, result in zip(ordered, results, strict=True):
             found[problem["task_id"]] = result
-            path = self._cache_path(problem)
-            if path is not None:
-                write_json(path, result)
+            if self.reference_cache is not None:
+                cache = self.reference_cache
+                cache.put(cache.key(reference_key(problem)), result)
         return found
 
     def evaluate(self, jobs: Sequence[tuple[Problem, str]]) -> list[dict[str, Any]]:
@@ -752,12 +762,6 @@ class Evaluator:
                 }
             )
         return results
-
-
-def safe_name(task_id: str) -> str:
-    """A file name for a task id ("HumanEval/0" -> "HumanEval_0-<hash>")."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", task_id).strip("._") or "task"
-    return f"{cleaned[:80]}-{hashlib.sha256(task_id.encode()).hexdigest()[:8]}"
 
 
 def which_tests(problems: Iterable[Problem]) -> str:

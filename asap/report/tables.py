@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from asap.methods import METHODS
 from asap.report.stats import MISSING, NOT_TESTABLE, Summary
 
@@ -498,21 +500,43 @@ def wilcoxon_table(report: Mapping[str, Any]) -> Table:
     )
 
 
-# --- rendering -----------------------------------------------------------------------------
+# --- rendering (pandas) ---------------------------------------------------------------------
+
+
+def _cell_frame(panel: Panel, columns: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The panel's texts and bold flags as frames (index: row labels, columns: `columns`)."""
+    index = pd.Index([label for label, _ in panel.rows])
+    texts = pd.DataFrame([[v.text for v in values] for _, values in panel.rows], index, columns)
+    bold = pd.DataFrame(
+        [[v.bold and v.text != GAP for v in values] for _, values in panel.rows], index, columns
+    )
+    return texts, bold
+
+
+def _header_tuples(panel: Panel) -> list[tuple[str, ...]]:
+    """One (group, ..., leaf) tuple per column, from the panel's spanning header rows."""
+    levels = []
+    for groups in panel.groups:
+        labels: list[str] = []
+        for label, span in groups:
+            labels += [label] * span
+        levels.append(labels)
+    return list(zip(*levels, panel.columns, strict=True))
 
 
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _leaf_headers(panel: Panel) -> list[str]:
-    """Markdown has one header row: prefix each leaf with its innermost group label."""
-    if not panel.groups:
-        return list(panel.columns)
-    prefixes: list[str] = []
-    for label, span in panel.groups[-1]:
-        prefixes += [label] * span
-    return [f"{p} {c}" for p, c in zip(prefixes, panel.columns, strict=True)]
+def _markdown_panel(panel: Panel) -> str:
+    """Markdown has one header row: each leaf is prefixed with its innermost group label."""
+    headers = [" ".join(t[-2:]) if panel.groups else t[-1] for t in _header_tuples(panel)]
+    texts, bold = _cell_frame(panel, pd.Index([_md_escape(h) for h in headers]))
+    cells = texts.map(_md_escape).mask(bold, "**" + texts.map(_md_escape) + "**")
+    cells.index = cells.index.map(_md_escape).rename(_md_escape(panel.stub))
+    # the texts are printed as they are (tabulate would reparse "25.00" as 25)
+    align = ("left", *["right"] * len(panel.columns))
+    return cells.to_markdown(tablefmt="pipe", colalign=align, disable_numparse=True)
 
 
 def to_markdown(table: Table) -> str:
@@ -520,13 +544,7 @@ def to_markdown(table: Table) -> str:
     for panel in table.panels:
         if panel.title:
             lines += [f"*{panel.title}*", ""]
-        header = [panel.stub, *_leaf_headers(panel)]
-        lines.append("| " + " | ".join(_md_escape(h) for h in header) + " |")
-        lines.append("|" + "|".join([":---"] + ["---:"] * len(panel.columns)) + "|")
-        for label, values in panel.rows:
-            cells = [f"**{v.text}**" if v.bold and v.text != GAP else v.text for v in values]
-            lines.append("| " + " | ".join(_md_escape(c) for c in [label, *cells]) + " |")
-        lines.append("")
+        lines += [_markdown_panel(panel), ""]
     lines += [
         f"{note}  " if i < len(table.notes) - 1 else note for i, note in enumerate(table.notes)
     ]
@@ -551,38 +569,37 @@ LATEX_SPECIALS = {
 
 
 def latex_escape(text: str) -> str:
+    """pandas' `escape="latex"` leaves <, > and the em dash of a gap as they are."""
     return "".join(LATEX_SPECIALS.get(ch, ch) for ch in text)
 
 
-def _latex_header_row(groups: list[tuple[str, int]], stub: str) -> list[str]:
-    cells = [latex_escape(stub)]
-    rules = []
-    col = 2
-    for label, span in groups:
-        cells.append(rf"\multicolumn{{{span}}}{{c}}{{{latex_escape(label)}}}")
+def _latex_panel(panel: Panel) -> str:
+    """One booktabs tabular: spanning group headers (multicolumn), the stub on the leaf row."""
+    names = [None] * len(panel.groups) + [panel.stub]
+    columns = pd.MultiIndex.from_tuples(_header_tuples(panel), names=names)
+    texts, bold = _cell_frame(panel, columns)
+    styler = (
+        texts.style.format(latex_escape)
+        .format_index(latex_escape, axis=0)
+        .format_index(latex_escape, axis=1)
+        .apply(lambda _: bold.replace({True: "textbf:--rwrap;", False: ""}), axis=None)
+    )
+    lines = styler.to_latex(
+        hrules=True, multicol_align="c", column_format="l" + "r" * len(panel.columns)
+    ).splitlines()
+    # what pandas cannot do: a \cmidrule under each spanning group, as booktabs tables have
+    top = lines.index(r"\toprule")
+    for level, groups in reversed(list(enumerate(panel.groups))):
+        lines.insert(top + 2 + level, _cmidrules(groups))
+    return "\n".join(lines)
+
+
+def _cmidrules(groups: list[tuple[str, int]]) -> str:
+    rules, col = [], 2
+    for _, span in groups:
         rules.append(rf"\cmidrule(lr){{{col}-{col + span - 1}}}")
         col += span
-    return [" & ".join(cells) + r" \\", " ".join(rules)]
-
-
-def _latex_panel(panel: Panel) -> list[str]:
-    lines = [r"\begin{tabular}{l" + "r" * len(panel.columns) + "}", r"\toprule"]
-    stub_used = False
-    for groups in panel.groups:
-        lines += _latex_header_row(groups, "" if stub_used else panel.stub)
-        stub_used = True
-    leaf = ["" if stub_used else latex_escape(panel.stub)] + [
-        latex_escape(c) for c in panel.columns
-    ]
-    lines += [" & ".join(leaf) + r" \\", r"\midrule"]
-    for label, values in panel.rows:
-        cells = [latex_escape(label)]
-        for v in values:
-            text = latex_escape(v.text)
-            cells.append(rf"\textbf{{{text}}}" if v.bold and v.text != GAP else text)
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return lines
+    return " ".join(rules)
 
 
 def to_latex(table: Table) -> str:
@@ -599,7 +616,7 @@ def to_latex(table: Table) -> str:
             lines.append(r"\par\medskip")
         if panel.title:
             lines.append(rf"\textit{{{latex_escape(panel.title)}}}\par\smallskip")
-        lines += _latex_panel(panel)
+        lines.append(_latex_panel(panel))
     if table.notes:
         lines.append(r"\par\smallskip")
         lines.append(r"\parbox{\linewidth}{\footnotesize")

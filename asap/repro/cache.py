@@ -9,8 +9,9 @@ a killed run leaves finished results, which a rerun reads back instead of recomp
 at most temporary files, which `remove_temp_files` deletes.
 
 Users: the teacher's responses (`asap.teacher.client`), the surprisal scores
-(`asap.pruning.surprisal`), the compressors' results (`stages/compress.py`) and the
-evaluation's generations (`asap.eval.generation`).
+(`asap.pruning.surprisal`), the compressors' results (`asap.compression`), the evaluation's
+generations (`asap.eval.generation`) and its reference outputs and CPU times
+(`asap.eval.grading`).
 """
 
 from __future__ import annotations
