@@ -387,12 +387,18 @@ def select_stages(names: Iterable[str], wanted: Sequence[str] | None) -> list[st
 
 
 def defined_stages(dvc_yaml: Path) -> set[str] | None:
-    """The stage names `dvc.yaml` defines, foreach items expanded (None without a dvc.yaml)."""
+    """The stage names `dvc.yaml` defines, foreach items expanded (None without a dvc.yaml,
+    or outside a DVC repository, e.g. a lock copied elsewhere for checking)."""
     if not dvc_yaml.is_file():
         return None
+    from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
 
-    with Repo(str(dvc_yaml.resolve().parent)) as repo:
+    try:
+        repo = Repo(str(dvc_yaml.resolve().parent))
+    except NotDvcRepoError:
+        return None
+    with repo:
         return {
             stage.addressing.split(":")[-1]
             for stage in repo.index.stages
