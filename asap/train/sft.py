@@ -364,6 +364,9 @@ def sft_config(params: dict[str, Any], checkpoint_dir: Path) -> SFTConfig:
     use_cpu = _use_cpu(params.get("device", "auto"))
     if training.get("bf16") == "auto":  # bf16 autocast where computed natively
         training["bf16"] = native_bf16("cpu" if use_cpu else "cuda")
+    if training.get("activation_checkpointing") == "auto":
+        # float32 activations take twice the memory of bf16 ones: recompute them instead
+        training["activation_checkpointing"] = not training.get("bf16")
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
         # FSDP checkpoints activations itself (fsdp_activation_checkpointing in the config).
         training.pop("gradient_checkpointing", None)
@@ -633,6 +636,7 @@ def train_sft(
         "steps": state.global_step,
         "epochs": round(float(state.epoch or 0.0), 4),
         "bf16": bool(args.bf16),  # autocast precision (`auto` resolved for this machine)
+        "activation_checkpointing": bool(args.activation_checkpointing),
         "effective_batch_size": args.per_device_train_batch_size
         * args.gradient_accumulation_steps
         * max(1, args.world_size),
