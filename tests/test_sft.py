@@ -22,6 +22,7 @@ from asap.train.sft import (
     is_complete_checkpoint,
     latest_complete_checkpoint,
     load_model,
+    model_digest,
     per_process_accumulation,
     prepare_checkpoint_dir,
     prepare_examples,
@@ -471,19 +472,61 @@ def run_sft_stage(
     records: list[dict[str, Any]],
     repo_root: Path,
     timeout: int,
+    method: str = "original",
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m stages.sft --method original` in a workspace with these sft params and data."""
-    (work / "data/sft").mkdir(parents=True)
+    """`python -m stages.sft --method METHOD` in a workspace with these sft params and data."""
+    (work / "data/sft").mkdir(parents=True, exist_ok=True)
     (work / "params.yaml").write_text(
         yaml.safe_dump({"profile": "embedded", "embedded": {"sft": params}}), encoding="utf-8"
     )
-    write_jsonl(work / "data/sft/original.jsonl", records)
+    write_jsonl(work / f"data/sft/{method}.jsonl", records)
     env = {**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     return subprocess.run(
-        [sys.executable, "-m", "stages.sft", "--method", "original"],
+        [sys.executable, "-m", "stages.sft", "--method", method],
         cwd=work, env=env, capture_output=True, text=True, check=False, timeout=timeout,
     )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_training_of_the_same_examples_is_copied_not_repeated(
+    base_model_dir: Path, repo_root: Path, tmp_path: Path
+) -> None:
+    """w/o fine's dataset tokenizes to Original's examples (only the `method` field differs):
+    its model is Original's, copied, with the bytes a training would write. Once Original's
+    folder changes, or without the index, w/o fine trains again."""
+    from tests.tiny_models import tiny_causal_lm
+
+    params = train_params(max_steps=1, save_steps=1)
+    params.update(model=str(tiny_causal_lm(base_model_dir, tmp_path / "tiny", "llama")))
+    params["trained_runs"] = ".cache/sft-runs"
+    work = tmp_path / "work"
+
+    def train(method: str) -> dict[str, Any]:
+        result = run_sft_stage(work, params, make_records(2, method=method), repo_root, 300, method)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return read_json(work / f"reports/train/timings/{method}.json")
+
+    assert "reused_from" not in train("original")
+    timing = train("wo_fine")
+    assert timing["reused_from"] == "original" and timing["seconds_per_step"] > 0
+    assert model_digest(work / "models/wo_fine") == model_digest(work / "models/original")
+    assert not (work / "models/original/training_args.bin").exists()  # it names the method
+    reports = [read_json(work / f"reports/train/{m}.json") for m in ("original", "wo_fine")]
+    for report in reports:
+        report.pop("method"), report.pop("provenance")
+    assert reports[0] == reports[1]
+    copied = model_digest(work / "models/wo_fine")
+
+    # a training of its own gives the very bytes of the copy
+    params["trained_runs"] = None
+    assert "reused_from" not in train("wo_fine")
+    assert model_digest(work / "models/wo_fine") == copied
+
+    # Original's folder no longer what its training wrote: nothing to copy
+    params["trained_runs"] = ".cache/sft-runs"
+    (work / "models/original/generation_config.json").write_text("{}", encoding="utf-8")
+    assert "reused_from" not in train("wo_fine")
 
 
 @pytest.mark.slow

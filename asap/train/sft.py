@@ -68,6 +68,7 @@ MANAGED_FIELDS = frozenset(
 _FINGERPRINT_EXEMPT = frozenset({"save_steps", "save_total_limit", "logging_steps", "disable_tqdm"})
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 FINGERPRINT_FILE = "fingerprint.json"
+TRAINING_ARGS_FILE = "training_args.bin"  # written by Trainer.save_model
 TIMINGS_FILE = "timings.json"  # step wall times; a `timings.*` file holds measurements only
 
 UserContent = Callable[[dict[str, Any]], str]
@@ -518,6 +519,9 @@ def save_final_model(trainer: SFTTrainer, out_dir: Path) -> None:
     trainer.save_model(str(staging))  # every rank: FSDP/ZeRO gather the full state dict
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
+        # the trainer's pickled arguments name this run's checkpoint folder: the model folder
+        # keeps only the model, so identical runs give identical folders whatever the method
+        (staging / TRAINING_ARGS_FILE).unlink(missing_ok=True)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)
@@ -566,6 +570,29 @@ class SFTRun:
     timing: dict[str, Any]
     history: list[dict[str, float]]
     is_main_process: bool
+    fingerprint: str  # run_fingerprint: params, tokenized examples and base model
+
+
+def prepare_run(
+    model_dir: Path,
+    records: Sequence[dict[str, Any]],
+    params: dict[str, Any],
+    user_content: UserContent = default_user_content,
+) -> tuple[PreparedData, str]:
+    """The examples a run trains on, and the run's fingerprint (`run_fingerprint`)."""
+    from transformers import AutoTokenizer
+
+    if not records:
+        raise DataError("no SFT records to train on (an empty dataset: was the method run?)")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    prepared = prepare_examples(tokenizer, records, params["max_seq_length"], user_content)
+    if not prepared.examples:
+        shortest = min(prepared.filtered.values())
+        raise DataError(
+            f"all {len(prepared.filtered)} records exceed max_seq_length "
+            f"{params['max_seq_length']} tokens (the shortest has {shortest})"
+        )
+    return prepared, run_fingerprint(params, prepared.digest(), model_digest(model_dir))
 
 
 def train_sft(
@@ -583,20 +610,9 @@ def train_sft(
     Resumes from the newest complete checkpoint of the same run in `checkpoint_dir`.
     """
     import torch
-    from transformers import AutoTokenizer
 
     model_dir, out_dir, checkpoint_dir = Path(model_dir), Path(out_dir), Path(checkpoint_dir)
-    if not records:
-        raise DataError("no SFT records to train on (an empty dataset: was the method run?)")
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    prepared = prepare_examples(tokenizer, records, params["max_seq_length"], user_content)
-    if not prepared.examples:
-        shortest = min(prepared.filtered.values())
-        raise DataError(
-            f"all {len(prepared.filtered)} records exceed max_seq_length "
-            f"{params['max_seq_length']} tokens (the shortest has {shortest})"
-        )
-    fingerprint = run_fingerprint(params, prepared.digest(), model_digest(model_dir))
+    prepared, fingerprint = prepare_run(model_dir, records, params, user_content)
 
     model, backend_tokenizer = load_model(model_dir, params)
     timer = StepTimer()
@@ -654,4 +670,4 @@ def train_sft(
     }
     if not params.get("keep_checkpoints", False) and trainer.is_world_process_zero():
         remove_checkpoints(checkpoint_dir)  # the final model is saved: nothing left to resume
-    return SFTRun(report, timing, history, trainer.is_world_process_zero())
+    return SFTRun(report, timing, history, trainer.is_world_process_zero(), fingerprint)
