@@ -53,14 +53,14 @@ def test_one_row_per_problem_with_status_and_the_cells_hashes(cells: Path) -> No
 
 def test_summaries_equal_every_cells_metrics_json(cells: Path) -> None:
     per_cell = results.summaries(frame_of(cells))
-    for method, benchmark, budget in per_cell.index:
+    for (method, benchmark, budget), row in per_cell.iterrows():
         report = read_json(cells / f"reports/eval/{method}/{benchmark}/{budget}.json")
-        summary = results.summary_of(per_cell, method, benchmark, budget)
-        assert summary is not None and summary.n == report["n"]
+        summary = results.summary(row)
+        assert summary.n == report["n"]
         assert summary.passed == report["passed"]
         for key in ("pass_at_1", "avg_tokens", "avg_latency_s"):
             assert getattr(summary, key) == pytest.approx(report[key], abs=1e-9), key
-    assert results.summary_of(per_cell, "spirit", "humaneval", 64) is None
+    assert ("spirit", "humaneval", 64) not in per_cell.index
 
 
 def test_the_readme_example_recomputes_a_table_1_cell_from_the_csv(

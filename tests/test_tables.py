@@ -7,12 +7,14 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from asap.report import build as reports
-from asap.report import tables
+from asap.report import results, tables
 from asap.report.stats import Summary
+from asap.report.tables import GAP
 from asap.repro.io import DataError, read_json, read_jsonl, write_json
 from tests.dvc_repos import STAGE_S
 from tests.eval_fixtures import rows_for, write_cell
@@ -48,54 +50,52 @@ def paper_cells() -> dict[tuple[str, str], Summary]:
     return cells
 
 
-def paper_lookup(skip: str | None = None):
-    cells = paper_cells()
-
-    def lookup(method: str, benchmark: str, budget: int) -> Summary | None:
-        if method == skip or budget != BUDGETS[benchmark]:
-            return None
-        return cells.get((method, benchmark))
-
-    return lookup
+def paper_frame(skip: str | None = None, budgets: dict[str, int] = BUDGETS) -> tables.Cells:
+    """The paper's Table 1 as a `summaries` frame (one row per cell), `skip` left out."""
+    rows = [
+        {"method": m, "benchmark": b, "budget": budgets[b], **vars(summary)}
+        for (m, b), summary in paper_cells().items()
+        if m != skip and b in budgets
+    ]
+    return tables.Cells(pd.DataFrame(rows).set_index(["method", "benchmark", "budget"]))
 
 
 def test_table1_matches_golden_markdown_and_latex():
-    table = tables.table1(paper_lookup(skip="llmlingua2"), BUDGETS, "embedded")
+    table = tables.table1(paper_frame(skip="llmlingua2"), BUDGETS, "embedded")
     assert tables.to_markdown(table) == (GOLDEN / "table01.md").read_text(encoding="utf-8")
     assert tables.to_latex(table) == (GOLDEN / "table01.tex").read_text(encoding="utf-8")
 
 
 def test_paper_numbers_make_every_best_value_asap():
     # The paper: ASAP has the best accuracy, fewest tokens and lowest latency everywhere.
-    table = tables.table1(paper_lookup(), BUDGETS, "paper")
-    for label, values in table.panels[0].rows:
-        assert all(v.bold for v in values) == (label == "ASAP")
-        assert any(v.bold for v in values) == (label == "ASAP")
+    table = tables.table1(paper_frame(), BUDGETS, "paper")
+    for label, flags in table.panels[0].bold.iterrows():
+        assert flags.all() == (label == "ASAP")
+        assert flags.any() == (label == "ASAP")
     assert not any("not run" in note for note in table.notes)
 
 
 def test_ties_at_printed_precision_are_all_bold():
-    marked = tables.mark_best(["25.00", "25.00", "24.99", tables.GAP], higher_is_better=True)
-    assert [v.bold for v in marked] == [True, True, False, False]
-    marked = tables.mark_best(["2464", "2465"], higher_is_better=False)
-    assert [v.bold for v in marked] == [True, False]
-    alone = tables.mark_best(["0.00", tables.GAP, tables.GAP], higher_is_better=True)
-    assert not any(v.bold for v in alone)  # one method run: nothing to compare
+    texts = pd.DataFrame(
+        {"acc": ["25.00", "25.00", "24.99", GAP], "tok": ["2464", "2465", GAP, GAP]}
+    )
+    bold = tables.best_in_columns(texts, [True, False])
+    assert bold["acc"].tolist() == [True, True, False, False]
+    assert bold["tok"].tolist() == [True, False, False, False]
+    alone = pd.DataFrame({"acc": ["0.00", GAP, GAP]})
+    assert not tables.best_in_columns(alone, [True]).any().any()  # nothing to compare
 
 
 def test_sweep_bolds_best_per_budget_row():
-    cells = paper_cells()
-
-    def lookup(method, benchmark, budget):
-        return cells[(method, benchmark)] if budget == 6144 else None
-
-    table = tables.sweep_table(9, lookup, {"humaneval": [1024, 6144]}, "embedded")
+    cells = paper_frame(budgets={"humaneval": 6144})
+    table = tables.sweep_table(9, cells, {"humaneval": [1024, 6144]}, "embedded")
     he = table.panels[0]
-    assert [label for label, _ in he.rows] == ["1K", "6K"]
-    assert all(v.text == tables.GAP and not v.bold for v in he.rows[0][1])
-    six_k = he.rows[1][1]
-    assert [v.text for v in six_k if v.bold] == ["84.15", "2464", "0.98"]
-    assert table.panels[1].rows[0][0] == tables.GAP  # HE+ has no sweep budgets here
+    assert he.texts.index.tolist() == ["1K", "6K"]
+    assert he.texts.loc["1K"].eq(GAP).all() and not he.bold.loc["1K"].any()
+    six_k = he.texts.loc["6K"][he.bold.loc["6K"]]
+    assert six_k.tolist() == ["84.15", "2464", "0.98"]
+    assert set(six_k.index.get_level_values(0)) == {"ASAP"}
+    assert table.panels[1].texts.index.tolist() == [GAP]  # HE+ has no sweep budgets here
     assert "no token-budget sweep in profile embedded: HE+." in table.notes[-1]
     assert any("Zero-shot (HE 1K)" in note for note in table.notes)
 
@@ -106,27 +106,27 @@ def test_table3_changes_relative_to_original_and_gaps():
         "spirit": {"tokens_per_sample": 6082, "records_trained": 10},
         "asap": {"tokens_per_sample": 3178, "seconds_per_step": 31.48, "records_trained": 8},
     }
-    table = tables.table3(trained.get, "embedded")
-    assert table.panels[0].columns == ["Records", "Tokens", "Time"]
-    rows = dict(table.panels[0].rows)
-    assert [v.text for v in rows["ASAP"]] == ["8", "3178 (-75.6%)", "31.48 (-60.7%)"]
-    assert [v.bold for v in rows["ASAP"]] == [False, True, True]
-    assert [v.text for v in rows["Original"]] == ["10", "13023", "80.11"]
-    assert [v.text for v in rows["SPIRIT"]] == ["10", "6082 (-53.3%)", tables.GAP]
-    assert [v.text for v in rows["TokenSkip"]] == [tables.GAP] * 3
+    table = tables.table3(results.training_frame(trained), "embedded")
+    texts, bold = table.panels[0].texts, table.panels[0].bold
+    assert texts.columns.tolist() == ["Records", "Tokens", "Time"]
+    assert texts.loc["ASAP"].tolist() == ["8", "3178 (-75.6%)", "31.48 (-60.7%)"]
+    assert bold.loc["ASAP"].tolist() == [False, True, True]
+    assert texts.loc["Original"].tolist() == ["10", "13023", "80.11"]
+    assert texts.loc["SPIRIT"].tolist() == ["10", "6082 (-53.3%)", GAP]
+    assert texts.loc["TokenSkip"].tolist() == [GAP] * 3
     note = table.notes[-1]
     assert "TokenSkip (training report)" in note and "SPIRIT (seconds per step)" in note
 
 
 def test_second_backbone_absent_shows_the_gap():
     table = tables.backbone_table(4, ["lcb_v4_v5", "leetcode"], None, BUDGETS, None, "embedded")
-    assert all(v.text == tables.GAP for _, values in table.panels[0].rows for v in values)
+    assert table.panels[0].texts.eq(GAP).all().all()
     assert "second backbone not run in profile embedded" in table.notes[-1]
     present = tables.backbone_table(
-        12, list(BUDGETS), paper_lookup(), BUDGETS, "DeepSeek-R1-Distill-Llama-8B", "paper"
+        12, list(BUDGETS), paper_frame(), BUDGETS, "DeepSeek-R1-Distill-Llama-8B", "paper"
     )
     assert present.caption == "Table 12: Results on DeepSeek-R1-Distill-Llama-8B."
-    assert [label for label, _ in present.panels[0].rows] == [
+    assert present.panels[0].texts.index.tolist() == [
         "Zero-shot",
         "Original",
         "SPIRIT",
@@ -335,7 +335,8 @@ def test_pruning_report_feeds_the_compression_figure(workdir):
         }
     }
     write_json(workdir / "reports/compression.json", compression)
-    methods, not_run = reports.method_compression(Path("reports/compression.json"))
+    frame = results.compression_frame(Path("reports/compression.json"))
+    methods, not_run = reports.method_compression(frame)
     assert [(m.label, m.achieved, m.requested) for m in methods] == [
         ("SPIRIT", 0.48, 0.5),
         ("TokenSkip", 0.71, None),
@@ -400,8 +401,9 @@ def test_public_only_livecodebench_is_said_in_every_table_its_figure_and_the_ind
 
 def test_cell_texts_are_rendered_as_printed():
     """pandas renders the tables; no number is reparsed (25.00 stays 25.00, not 25)."""
-    values = [tables.Value("25.00", bold=True), tables.Value("007"), tables.Value("a|b")]
-    panel = tables.Panel(stub="Row", columns=["x", "y", "z"], rows=[("r_1", values)])
+    index = pd.Index(["r_1"], name="Row")
+    texts = pd.DataFrame([["25.00", "007", "a|b"]], index, ["x", "y", "z"])
+    panel = tables.Panel(texts, pd.DataFrame([[True, False, False]], index, texts.columns))
     table = tables.Table(key="t", caption="c", panels=[panel])
     assert "| r_1 | **25.00** | 007 | a\\|b |" in compact(tables.to_markdown(table))
     assert r"r\_1 & \textbf{25.00} & 007 & a|b \\" in tables.to_latex(table)

@@ -19,7 +19,7 @@ because a method is missing. Paths are relative to the working directory (the re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import pandas as pd
 
 from asap.methods import METHODS
 from asap.report import figures, results, tables
-from asap.report.stats import Summary, WilcoxonParams, cell_dir, summary_path, wilcoxon_report
+from asap.report.stats import WilcoxonParams, cell_dir, summary_path, wilcoxon_report
 from asap.repro import not_run
 from asap.repro.io import DataError, dumps_stable, read_json, write_json, write_text_atomic
 from asap.repro.provenance import git_state, input_hashes, provenance
@@ -69,17 +69,17 @@ class InputLog:
         return inputs
 
 
-def summary_lookup(
+def read_cells(
     frame: pd.DataFrame, log: InputLog, *files: Callable[[str, str, int], Path]
-) -> Callable[[str, str, int], Summary | None]:
-    """A cell's numbers from a `summaries` frame; each lookup logs the cell's `files`."""
+) -> tables.Cells:
+    """The per-cell numbers of a `summaries` frame; every cell a table asks for logs `files`."""
 
-    def lookup(method: str, benchmark: str, budget: int) -> Summary | None:
-        for path_of in files:
-            log.read(path_of(method, benchmark, budget))
-        return results.summary_of(frame, method, benchmark, budget)
+    def on_read(keys: Sequence[tables.Cell]) -> None:
+        for key in keys:
+            for path_of in files:
+                log.read(path_of(*key))
 
-    return lookup
+    return tables.Cells(frame, on_read)
 
 
 def cell_files(data_root: Path, reports_root: Path) -> list[Callable[[str, str, int], Path]]:
@@ -146,7 +146,7 @@ def with_label(label: str | None, note: str | None) -> str | None:
 
 
 def budget_figures(
-    lookup: Callable[[str, str, int], Summary | None],
+    cells: tables.Cells,
     sweep_budgets: Mapping[str, list[int]],
     profile: str,
     log: InputLog,
@@ -158,10 +158,13 @@ def budget_figures(
     artifacts = []
     for benchmark, name in tables.BENCHMARK_NAMES.items():
         budgets = list(sweep_budgets.get(benchmark, []))
+        numbers = cells.get([(m, benchmark, b) for m in SWEEP_METHODS for b in budgets])
+        run = numbers.dropna(subset=["n"])
         series = {}
         missing = []
         for method in SWEEP_METHODS:
-            points = [(b, s) for b in budgets if (s := lookup(method, benchmark, b)) is not None]
+            rows = run[run.index.get_level_values("method") == method]
+            points = [(key[2], results.summary(row)) for key, row in rows.iterrows()]
             series[METHODS[method].label] = points
             if len(points) < len(budgets):
                 missing.append(METHODS[method].label)
@@ -216,41 +219,38 @@ def pruning_stages(path: Path) -> list[figures.StageTokens] | None:
     return points
 
 
-def method_compression(path: Path) -> tuple[list[figures.MethodCompression], list[str]] | None:
-    """Achieved and requested ratio per method, and the methods not run, from
-    reports/compression.json ({"methods": {method: {"status": "ok" | "not_run", ...}}})."""
-    if not path.exists():
-        return None
-    data = read_json(path)
-    methods = data.get("methods") if isinstance(data, dict) else None
-    if not isinstance(methods, dict):
-        raise DataError(f"{path}: expected a 'methods' mapping of method -> compression entry")
-    done, not_run = [], []
-    for name, entry in methods.items():
-        label = METHODS[name].label if name in METHODS else str(name)
-        if not isinstance(entry, dict):
-            raise DataError(f"{path}: method {name!r} is not an object")
-        if entry.get("status") != "ok":
-            not_run.append(label)
-            continue
-        achieved, requested = entry.get("achieved_ratio"), entry.get("requested_ratio")
-        if not isinstance(achieved, int | float):
-            raise DataError(f"{path}: method {name!r} has no numeric achieved_ratio")
-        if requested is not None and not isinstance(requested, int | float):
-            raise DataError(f"{path}: method {name!r} has a non-numeric requested_ratio")
-        done.append(figures.MethodCompression(label, achieved, requested))
-    return done, not_run
+def method_compression(
+    frame: pd.DataFrame,
+) -> tuple[list[figures.MethodCompression], list[str]]:
+    """Achieved and requested ratio per method run, and the labels of the methods not run, from
+    the compression frame (`asap.report.results.compression_frame`)."""
+    labels = frame["method"].map(lambda m: METHODS[m].label if m in METHODS else str(m))
+    done = frame["status"].eq("ok")
+    methods = [
+        figures.MethodCompression(
+            label, float(row.achieved_ratio),
+            None if pd.isna(row.requested_ratio) else float(row.requested_ratio),
+        )
+        for label, row in zip(labels[done], frame[done].itertuples(index=False), strict=True)
+    ]  # fmt: skip
+    return methods, list(labels[~done])
 
 
 def compression_figure(
-    params: Mapping[str, Any], profile: str, log: InputLog, label: str | None = None
+    params: Mapping[str, Any],
+    compression: pd.DataFrame,
+    profile: str,
+    log: InputLog,
+    label: str | None = None,
 ) -> Artifact:
+    """ASAP's tokens per stage (reports/pruning.json) and every method's ratio (`compression`,
+    read from the compression report)."""
     pruning_file = Path(params["pruning_report"])
     compression_file = Path(params["compression_report"])
     log.read(pruning_file)
     log.read(compression_file)
     path = FIGURES_DIR / "compression_overview.png"
-    methods, not_run = method_compression(compression_file) or (None, [])
+    methods, not_run = method_compression(compression) if compression_file.exists() else (None, [])
     figures.compression_figure(
         path,
         pruning_stages(pruning_file),
@@ -337,15 +337,12 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
     frame = results.results_frame(data_root, reports_root)
     results.write_csv(frame, RESULTS_CSV)
     per_cell = results.summaries(frame)
-    lookup = summary_lookup(per_cell, log, *cell_files(data_root, reports_root))
-    for key in per_cell.index:  # every cell the frame holds: the CSV's inputs
-        lookup(*key)
+    cells = read_cells(per_cell, log, *cell_files(data_root, reports_root))
+    cells.get(list(per_cell.index))  # every cell the frame holds: the CSV's inputs
     frame_inputs = log.take()
 
     methods = [reference, *comparators]
-    for benchmark, budget in main_budgets.items():
-        for method in methods:
-            lookup(method, benchmark, budget)  # the tests' inputs, for the index
+    cells.get([(m, b, n) for b, n in main_budgets.items() for m in methods])  # the tests' inputs
     outcomes = results.outcomes(frame, methods, main_budgets)
     report = wilcoxon_report(outcomes, reference, comparators, main_budgets, test_params, profile)
     wilcoxon_inputs = log.take()
@@ -356,40 +353,43 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
     )
 
     train = train_lookup(Path(params["train_reports_dir"]), log)
-    results.write_csv(
-        results.training_frame({m: train(m) for m, spec in METHODS.items() if spec.finetuned}),
-        TRAINING_CSV,
-    )
+    training = results.training_frame({m: train(m) for m, s in METHODS.items() if s.finetuned})
+    training_inputs = log.take()
+    results.write_csv(training, TRAINING_CSV)
     compression_file = Path(params["compression_report"])
-    results.write_csv(results.compression_frame(compression_file), COMPRESSION_CSV)
+    compression = results.compression_frame(compression_file)
+    results.write_csv(compression, COMPRESSION_CSV)
     log.read(compression_file)
     artifacts.append(
         Artifact(
             [RESULTS_CSV.as_posix(), TRAINING_CSV.as_posix(), COMPRESSION_CSV.as_posix()],
             "The results tables (pandas): every evaluated problem, training, compression",
-            sorted({*frame_inputs, *log.take()}),
+            sorted({*frame_inputs, *training_inputs, *log.take()}),
         )
     )
 
     second = params.get("second_backbone")
-    second_lookup = None
+    second_cells = None
     if second is not None:
         second_root = Path(second["eval_reports_dir"])
-        second_lookup = summary_lookup(
+        second_cells = read_cells(
             results.summaries_from_reports(second_root),
             log,
             lambda m, b, n: summary_path(second_root, m, b, n),
         )
     builders = tables.table_builders(
-        lookup,
-        train,
+        cells,
+        training,
         main_budgets,
         sweep_budgets,
         profile,
         second["label"] if second is not None else None,
-        second_lookup,
+        second_cells,
     )
-    built = [(build(), log.take()) for build in builders]
+    built = []
+    for build in builders:
+        table = build()
+        built.append((table, training_inputs if table.key == "table03" else log.take()))
     built.append((tables.wilcoxon_table(report), wilcoxon_inputs))
     label = params.get("run_label")
     public = public_only(
@@ -407,7 +407,7 @@ def run(params: Mapping[str, Any], profile: str) -> dict[str, Any]:
             files.append(path.as_posix())
         artifacts.append(Artifact(files, table.caption, inputs))
 
-    artifacts += budget_figures(lookup, sweep_budgets, profile, log, label, tuple(public))
-    artifacts.append(compression_figure(params, profile, log, label))
+    artifacts += budget_figures(cells, sweep_budgets, profile, log, label, tuple(public))
+    artifacts.append(compression_figure(params, compression, profile, log, label))
     write_text_atomic(INDEX, index_markdown(profile, params, artifacts, git_state(), public))
     return report

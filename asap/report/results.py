@@ -126,12 +126,8 @@ def summaries_from_reports(reports_root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).set_index(KEYS).sort_index()
 
 
-def summary_of(frame: pd.DataFrame, method: str, benchmark: str, budget: int) -> Summary | None:
-    """A cell of a `summaries` frame; None when the cell is not in it."""
-    key = (method, benchmark, int(budget))
-    if key not in frame.index:
-        return None
-    row = frame.loc[key]
+def summary(row: pd.Series) -> Summary:
+    """One row of a `summaries` frame as the cell's `Summary`."""
     return Summary(
         n=int(row["n"]),
         passed=int(row["passed"]),

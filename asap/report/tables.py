@@ -1,10 +1,13 @@
-"""The paper's tables (1-12) from evaluation and training reports, as Markdown and LaTeX.
+"""The paper's tables (1-12) from the results frames, as Markdown and LaTeX.
 
-Tables are built as data (`Table` of `Panel`s) from lookup functions, then rendered. Best values
-are bold as in the paper: highest accuracy, lowest tokens, latency, training tokens and time; per
-column across methods (Tables 1-8, 12) or per budget row across methods (sweeps, Tables 9-11).
-Values compare at their displayed precision, so equal printed numbers are all bold. A cell whose
-input is missing shows "—" and the table's notes say which cells were not run in the profile.
+Each table is pivoted from a frame: the per-cell numbers (`asap.report.results.summaries`,
+index method x benchmark x budget) unstacked into methods x (benchmark, metric) or budgets x
+(method, metric), or the training frame for Table 3. A `Panel` holds the printed texts and the
+bold flags as two frames of the same shape, which pandas renders (`to_markdown`, `Styler`).
+Best values are bold as in the paper: highest accuracy, lowest tokens, latency, training tokens
+and time; per column across methods (Tables 1-8, 12) or per budget row across methods (sweeps,
+Tables 9-11). Values compare as printed, so equal printed numbers are all bold. A cell whose input
+is missing shows "—" and the table's notes say which cells were not run in the profile.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from asap.methods import METHODS
-from asap.report.stats import MISSING, NOT_TESTABLE, Summary
+from asap.report.results import KEYS
+from asap.report.stats import MISSING, NOT_TESTABLE
 
 GAP = "—"
 
@@ -53,26 +57,45 @@ SWEEP_TABLES: dict[int, tuple[str, tuple[str, ...]]] = {
     10: ("LiveCodeBench", ("lcb_v1_v3", "lcb_v4_v5")),
     11: ("LeetCodeDataset", ("leetcode",)),
 }
-METRIC_COLUMNS = ("Acc", "Tok", "Lat")
+# summaries column -> (header, decimals printed, higher is better)
+METRICS: dict[str, tuple[str, int, bool]] = {
+    "pass_at_1": ("Acc", 2, True),
+    "avg_tokens": ("Tok", 0, False),
+    "avg_latency_s": ("Lat", 2, False),
+}
+METRIC_COLUMNS = tuple(header for header, _, _ in METRICS.values())
 
-SummaryLookup = Callable[[str, str, int], Summary | None]  # (method, benchmark, budget)
-TrainLookup = Callable[[str], Mapping[str, Any] | None]  # method -> training report
+Cell = tuple[str, str, int]  # (method, benchmark, budget)
 
 
-@dataclass(frozen=True)
-class Value:
-    text: str
-    bold: bool = False
+class Cells:
+    """The per-cell numbers of a `summaries` frame; `on_read(keys)` hears which cells each
+    table asks for (the stage lists their files as the table's inputs)."""
+
+    def __init__(
+        self, frame: pd.DataFrame, on_read: Callable[[Sequence[Cell]], None] | None = None
+    ) -> None:
+        self.frame = frame
+        self.on_read = on_read
+
+    def get(self, keys: Sequence[Cell]) -> pd.DataFrame:
+        """The rows of `keys`, in their order (all NaN for a cell that was not run)."""
+        if self.on_read is not None:
+            self.on_read(keys)
+        index = pd.MultiIndex.from_tuples(list(keys), names=KEYS)
+        if self.frame.empty:
+            return pd.DataFrame(index=index, columns=self.frame.columns, dtype="float64")
+        return self.frame.reindex(index)
 
 
 @dataclass
 class Panel:
-    """One tabular: a stub column, header rows of (label, span) groups, leaf columns, rows."""
+    """One tabular: the printed `texts` and their `bold` flags, frames of the same shape. The
+    index holds the row labels (its name is the stub column's header); the columns have one
+    level per header row (a MultiIndex where groups span several columns)."""
 
-    stub: str
-    columns: list[str]
-    rows: list[tuple[str, list[Value]]]
-    groups: list[list[tuple[str, int]]] = field(default_factory=list)
+    texts: pd.DataFrame
+    bold: pd.DataFrame
     title: str | None = None
 
 
@@ -95,50 +118,48 @@ def budget_label(budget: int) -> str:
     return str(budget)
 
 
-def fmt(value: float | None, digits: int) -> str:
-    return GAP if value is None else f"{value:.{digits}f}"
+def printed(values: pd.Series, decimals: int) -> pd.Series:
+    """`values` as printed with `decimals` decimals; a missing value prints as the gap."""
+    numbers = pd.to_numeric(values, errors="raise").astype("float64")
+    return numbers.map(lambda v: GAP if pd.isna(v) else f"{v:.{decimals}f}")
 
 
-def mark_best(texts: Sequence[str], higher_is_better: bool) -> list[Value]:
-    """Bold every entry equal (as printed) to the best printed number; gaps are skipped.
-
-    Nothing is bold when fewer than two numbers are present: there is no comparison.
-    """
-    numbers = [float(t) if t != GAP else None for t in texts]
-    present = [n for n in numbers if n is not None]
-    if len(present) < 2:
-        return [Value(t) for t in texts]
-    best = max(present) if higher_is_better else min(present)
-    return [Value(t, bold=n is not None and n == best) for t, n in zip(texts, numbers, strict=True)]
+def as_printed(texts: pd.DataFrame) -> pd.DataFrame:
+    """The numbers the texts show (NaN for a gap): best values compare as printed."""
+    return texts.map(lambda t: float("nan") if t == GAP else float(t))
 
 
-def summary_texts(summary: Summary | None) -> list[str]:
-    if summary is None:
-        return [GAP, GAP, GAP]
-    return [fmt(summary.pass_at_1, 2), fmt(summary.avg_tokens, 0), fmt(summary.avg_latency_s, 2)]
+def best_in_columns(texts: pd.DataFrame, higher: Sequence[bool]) -> pd.DataFrame:
+    """Bold flags: per column, every entry equal to the best printed number (`higher[j]`: the
+    highest is best in column j). Nothing is bold in a column of fewer than two numbers."""
+    sign = pd.Series([1.0 if h else -1.0 for h in higher], index=texts.columns)
+    scored = as_printed(texts) * sign
+    return scored.eq(scored.max()) & (scored.notna().sum() >= 2)
 
 
-def bold_columns(text_rows: list[list[str]]) -> list[list[Value]]:
-    """Bold best per column; columns cycle Acc (max), Tok (min), Lat (min)."""
-    width = len(text_rows[0]) if text_rows else 0
-    columns = []
-    for j in range(width):
-        higher = j % len(METRIC_COLUMNS) == 0
-        columns.append(mark_best([row[j] for row in text_rows], higher_is_better=higher))
-    return [[columns[j][i] for j in range(width)] for i in range(len(text_rows))]
+def best_in_rows(texts: pd.DataFrame) -> pd.DataFrame:
+    """Bold flags of a sweep: per row, the best printed number of each metric (the columns'
+    last level) across the column groups; nothing where fewer than two are present."""
+    metric = texts.columns.get_level_values(-1)
+    higher = {header: up for header, _, up in METRICS.values()}
+    sign = pd.Series([1.0 if higher[m] else -1.0 for m in metric], index=texts.columns)
+    scored = as_printed(texts) * sign
+    by_metric = scored.T.groupby(level=-1, sort=False)
+    top = by_metric.transform("max").T
+    present = by_metric.transform("count").T
+    return scored.eq(top) & (present >= 2)
 
 
-def bold_rows(text_rows: list[list[str]]) -> list[list[Value]]:
-    """Bold best per row within each metric (sweeps: methods compete at one budget)."""
-    marked = []
-    for row in text_rows:
-        values: list[Value | None] = [None] * len(row)
-        for k, _ in enumerate(METRIC_COLUMNS):
-            idx = list(range(k, len(row), len(METRIC_COLUMNS)))
-            for j, value in zip(idx, mark_best([row[j] for j in idx], k == 0), strict=True):
-                values[j] = value
-        marked.append([v for v in values if v is not None])
-    return marked
+def metric_texts(numbers: pd.DataFrame) -> pd.DataFrame:
+    """Each summaries column (the columns' last level) printed at its metric's precision, and
+    renamed to its header (Acc, Tok, Lat)."""
+    texts = numbers.apply(lambda column: printed(column, METRICS[column.name[-1]][1]))
+    return texts.rename(columns={name: METRICS[name][0] for name in METRICS}, level=-1)
+
+
+def metric_columns(outer: Sequence[Any]) -> pd.MultiIndex:
+    """(group, summaries column) for each group in `outer`, in the order the tables show."""
+    return pd.MultiIndex.from_product([list(outer), list(METRICS)])
 
 
 # --- gaps ----------------------------------------------------------------------------------
@@ -183,22 +204,6 @@ def column_headers(benchmarks: Sequence[str]) -> list[str]:
     return [BENCHMARK_HEADERS[b][1] for b in benchmarks]
 
 
-def benchmark_groups(benchmarks: Sequence[str], two_levels: bool) -> list[list[tuple[str, int]]]:
-    """Header rows above Acc/Tok/Lat: paper groups (HumanEval, ...) then HE, HE+, ..."""
-    width = len(METRIC_COLUMNS)
-    inner = [(BENCHMARK_HEADERS[b][1], width) for b in benchmarks]
-    if not two_levels:
-        return [[(BENCHMARK_HEADERS[b][0], width) for b in benchmarks]]
-    outer: list[tuple[str, int]] = []
-    for b in benchmarks:
-        name = BENCHMARK_HEADERS[b][0]
-        if outer and outer[-1][0] == name:
-            outer[-1] = (name, outer[-1][1] + width)
-        else:
-            outer.append((name, width))
-    return [outer, inner]
-
-
 def budgets_note(budgets: Mapping[str, int], benchmarks: Sequence[str]) -> str:
     parts = [f"{BENCHMARK_HEADERS[b][1]} {budget_label(budgets[b])}" for b in benchmarks]
     return "Token budget: " + ", ".join(parts) + "."
@@ -210,46 +215,77 @@ ACC_NOTE = "Acc: Pass@1 (%); Tok: average generated tokens; Lat: average latency
 # --- tables --------------------------------------------------------------------------------
 
 
+def methods_by_benchmark(
+    cells: Cells | None,
+    rows: Sequence[str],
+    benchmarks: Sequence[str],
+    budgets: Mapping[str, int],
+) -> pd.DataFrame:
+    """Methods x (benchmark, summaries column) at each benchmark's budget: the cells pivoted
+    (NaN where a cell was not run; everything when `cells` is None)."""
+    keys = [(m, b, budgets[b]) for m in rows for b in benchmarks]
+    columns = metric_columns(benchmarks)
+    if cells is None:
+        return pd.DataFrame(index=pd.Index(list(rows)), columns=columns, dtype="float64")
+    numbers = cells.get(keys)[list(METRICS)].droplevel("budget")
+    wide = numbers.unstack("benchmark").swaplevel(axis=1)
+    return wide.reindex(index=list(rows), columns=columns)
+
+
+def not_run_note(missing: pd.DataFrame, labels: Mapping[str, str], where: Mapping[Any, str],
+                 profile: str, everywhere: Sequence[str] = ()) -> list[str]:  # fmt: skip
+    """The footnote naming every row label with the places (`where` of each column of
+    `missing`, a rows x places frame of flags) whose cell was not run."""
+    gaps = Gaps()
+    for row, flags in missing.iterrows():
+        for place in flags.index[flags.to_numpy(dtype=bool)]:
+            gaps.add(labels[row], where[place])
+    return gaps.note(profile, everywhere)
+
+
 def method_benchmark_table(
     key: str,
     caption: str,
     rows: Sequence[str],
     benchmarks: Sequence[str],
     budgets: Mapping[str, int],
-    lookup: SummaryLookup | None,
+    cells: Cells | None,
     profile: str,
     two_levels: bool,
     missing_note: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    stub: str = "Methods",
 ) -> Table:
-    """Rows = methods, columns = benchmark x (Acc, Tok, Lat); `lookup=None`: nothing was run."""
-    gaps = Gaps()
-    text_rows = []
-    for method in rows:
-        texts: list[str] = []
-        for benchmark in benchmarks:
-            summary = lookup(method, benchmark, budgets[benchmark]) if lookup else None
-            if summary is None:
-                gaps.add(method_label(method), BENCHMARK_HEADERS[benchmark][1])
-            texts += summary_texts(summary)
-        text_rows.append(texts)
-    panel = Panel(
-        stub="Methods",
-        columns=list(METRIC_COLUMNS) * len(benchmarks),
-        rows=[
-            (method_label(m), values)
-            for m, values in zip(rows, bold_columns(text_rows), strict=True)
-        ],
-        groups=benchmark_groups(benchmarks, two_levels),
-    )
+    """Rows = methods, columns = benchmark x (Acc, Tok, Lat); `cells=None`: nothing was run.
+    Header rows: the paper's groups (HumanEval, ...), then HE, HE+, ... when `two_levels`; a
+    single benchmark has no group row."""
+    wide = methods_by_benchmark(cells, rows, benchmarks, budgets)
+    texts = metric_texts(wide)
+    bold = best_in_columns(texts, [METRICS[c][2] for c in wide.columns.get_level_values(-1)])
+    names = {m: method_label(m, labels) for m in rows}
+    missing = wide.isna().T.groupby(level=0, sort=False).all().T
+    headers = {b: BENCHMARK_HEADERS[b] for b in benchmarks}
+    columns: pd.Index
+    if len(benchmarks) == 1:
+        columns = pd.Index([metric for _, metric in texts.columns])
+    elif two_levels:
+        columns = pd.MultiIndex.from_tuples([(*headers[b], m) for b, m in texts.columns])
+    else:
+        columns = pd.MultiIndex.from_tuples([(headers[b][0], m) for b, m in texts.columns])
+    for frame in (texts, bold):
+        frame.index = pd.Index([names[m] for m in rows], name=stub)
+        frame.columns = columns
     notes = [ACC_NOTE, budgets_note(budgets, benchmarks)]
-    if missing_note and lookup is None:
+    if missing_note and cells is None:
         notes.append(missing_note)
     else:
-        notes += gaps.note(profile, column_headers(benchmarks))
-    return Table(key=key, caption=caption, panels=[panel], notes=notes)
+        everywhere = column_headers(benchmarks) if len(benchmarks) > 1 else ()
+        where = {b: headers[b][1] for b in benchmarks}
+        notes += not_run_note(missing, names, where, profile, everywhere)
+    return Table(key=key, caption=caption, panels=[Panel(texts, bold)], notes=notes)
 
 
-def table1(lookup: SummaryLookup, budgets: Mapping[str, int], profile: str) -> Table:
+def table1(cells: Cells, budgets: Mapping[str, int], profile: str) -> Table:
     benchmarks = list(BENCHMARK_HEADERS)
     table = method_benchmark_table(
         "table01",
@@ -257,7 +293,7 @@ def table1(lookup: SummaryLookup, budgets: Mapping[str, int], profile: str) -> T
         MAIN_ROWS,
         benchmarks,
         budgets,
-        lookup,
+        cells,
         profile,
         two_levels=True,
     )
@@ -269,82 +305,61 @@ def table1(lookup: SummaryLookup, budgets: Mapping[str, int], profile: str) -> T
     return table
 
 
-def ablation_table(
-    number: int, benchmark: str, lookup: SummaryLookup, budget: int, profile: str
-) -> Table:
-    gaps = Gaps()
-    text_rows = []
-    for method in ABLATION_ROWS:
-        summary = lookup(method, benchmark, budget)
-        if summary is None:
-            gaps.add(method_label(method, ABLATION_LABELS), BENCHMARK_HEADERS[benchmark][1])
-        text_rows.append(summary_texts(summary))
-    name = BENCHMARK_NAMES[benchmark]
-    panel = Panel(
+def ablation_table(number: int, benchmark: str, cells: Cells, budget: int, profile: str) -> Table:
+    table = method_benchmark_table(
+        f"table{number:02d}",
+        f"Table {number}: Ablation of the pruning stages on {BENCHMARK_NAMES[benchmark]}.",
+        ABLATION_ROWS,
+        [benchmark],
+        {benchmark: budget},
+        cells,
+        profile,
+        two_levels=False,
+        labels=ABLATION_LABELS,
         stub="Variants",
-        columns=list(METRIC_COLUMNS),
-        rows=[
-            (method_label(m, ABLATION_LABELS), values)
-            for m, values in zip(ABLATION_ROWS, bold_columns(text_rows), strict=True)
-        ],
     )
-    notes = [ACC_NOTE, budgets_note({benchmark: budget}, [benchmark])]
-    notes.append("w/o Any Pruning is the Original baseline (fine-tuned on unpruned CoTs).")
-    notes += gaps.note(profile)
-    return Table(
-        key=f"table{number:02d}",
-        caption=f"Table {number}: Ablation of the pruning stages on {name}.",
-        panels=[panel],
-        notes=notes,
-    )
+    table.notes.insert(2, "w/o Any Pruning is the Original baseline (fine-tuned on unpruned CoTs).")
+    return table
 
 
-def percent_change(value: float | None, base: float | None) -> str:
-    if value is None or base is None or base == 0:
-        return ""
-    return f" ({(value - base) / base * 100:+.1f}%)"
+TRAINING_COLUMNS = {  # training frame column -> (header, decimals printed)
+    "records_trained": ("Records", 0),
+    "tokens_per_sample": ("Tokens", 0),
+    "seconds_per_step": ("Time", 2),
+}
 
 
-def training_value(report: Mapping[str, Any] | None, key: str) -> float | None:
-    if report is None or report.get(key) is None:
-        return None
-    return float(report[key])
+def percent_change(values: pd.Series, base: float) -> pd.Series:
+    """The change relative to `base`, as " (+x.x%)", where both are known; else ""."""
+    change = (values - base) / base * 100 if pd.notna(base) and base != 0 else values * float("nan")
+    return change.map(lambda c: "" if pd.isna(c) else f" ({c:+.1f}%)")
 
 
-def table3(train: TrainLookup, profile: str) -> Table:
-    """Training tokens per sample and seconds per step, with the change vs Original."""
-    reports = {m: train(m) for m in TRAINING_ROWS}
-    tokens = {m: training_value(r, "tokens_per_sample") for m, r in reports.items()}
-    records = {m: training_value(r, "records_trained") for m, r in reports.items()}
-    seconds = {m: training_value(r, "seconds_per_step") for m, r in reports.items()}
+def table3(training: pd.DataFrame, profile: str) -> Table:
+    """Training tokens per sample and seconds per step, with the change vs Original, from the
+    training frame (`asap.report.results.training_frame`: one row per trained method)."""
+    frame = training.set_index("method").reindex(list(TRAINING_ROWS))
+    numbers = frame[list(TRAINING_COLUMNS)].apply(pd.to_numeric).astype("float64")
+    texts = pd.DataFrame(
+        {column: printed(numbers[column], decimals)
+         for column, (_, decimals) in TRAINING_COLUMNS.items()}
+    )  # fmt: skip
+    bold = best_in_columns(texts, [False] * len(TRAINING_COLUMNS))
+    bold["records_trained"] = False  # a count, not an efficiency
+    for column in ("tokens_per_sample", "seconds_per_step"):
+        change = percent_change(numbers[column], numbers.loc["original", column])
+        change["original"] = ""
+        texts[column] = texts[column] + change
+    names = {m: method_label(m) for m in TRAINING_ROWS}
     gaps = Gaps()
     for method in TRAINING_ROWS:
-        if reports[method] is None:
-            gaps.add(method_label(method), "training report")
-        elif seconds[method] is None:
-            gaps.add(method_label(method), "seconds per step")
-    bold_tokens = mark_best([fmt(tokens[m], 0) for m in TRAINING_ROWS], higher_is_better=False)
-    bold_time = mark_best([fmt(seconds[m], 2) for m in TRAINING_ROWS], higher_is_better=False)
-    rows = []
-    for i, method in enumerate(TRAINING_ROWS):
-        base_tokens = tokens["original"] if method != "original" else None
-        base_time = seconds["original"] if method != "original" else None
-        rows.append(
-            (
-                method_label(method),
-                [
-                    Value(fmt(records[method], 0)),
-                    Value(
-                        bold_tokens[i].text + percent_change(tokens[method], base_tokens),
-                        bold_tokens[i].bold,
-                    ),
-                    Value(
-                        bold_time[i].text + percent_change(seconds[method], base_time),
-                        bold_time[i].bold,
-                    ),
-                ],
-            )
-        )
+        if method not in set(training["method"]):
+            gaps.add(names[method], "training report")
+        elif pd.isna(numbers.loc[method, "seconds_per_step"]):
+            gaps.add(names[method], "seconds per step")
+    for frame_ in (texts, bold):
+        frame_.index = pd.Index([names[m] for m in TRAINING_ROWS], name="Methods")
+        frame_.columns = pd.Index([header for header, _ in TRAINING_COLUMNS.values()])
     notes = [
         "Records: training records the method's model was trained on (a record without a valid "
         "coarse pruning leaves ASAP's and w/o fine's sets when coarse.on_failure is drop); "
@@ -355,54 +370,58 @@ def table3(train: TrainLookup, profile: str) -> Table:
     return Table(
         key="table03",
         caption="Table 3: Training efficiency: records, tokens per sample and seconds per step.",
-        panels=[Panel(stub="Methods", columns=["Records", "Tokens", "Time"], rows=rows)],
+        panels=[Panel(texts, bold)],
         notes=notes,
     )
 
 
+def budgets_by_method(cells: Cells, benchmark: str, budgets: Sequence[int]) -> pd.DataFrame:
+    """Budgets x (method, summaries column) of the sweep methods on `benchmark`: pivoted cells."""
+    keys = [(m, benchmark, b) for b in budgets for m in STRONG_ROWS]
+    numbers = cells.get(keys)[list(METRICS)].droplevel("benchmark")
+    wide = numbers.unstack("method").swaplevel(axis=1)
+    return wide.reindex(index=list(budgets), columns=metric_columns(STRONG_ROWS))
+
+
 def sweep_table(
     number: int,
-    lookup: SummaryLookup,
+    cells: Cells,
     sweep_budgets: Mapping[str, Sequence[int]],
     profile: str,
 ) -> Table:
     """Rows = budgets, columns = (Zero-shot, Original, SPIRIT, ASAP) x (Acc, Tok, Lat)."""
     name, benchmarks = SWEEP_TABLES[number]
-    gaps = Gaps()
+    labels = {m: method_label(m) for m in STRONG_ROWS}
     panels = []
     unswept: list[str] = []
-    places: list[str] = []  # every (benchmark, budget) cell of a method in this table
+    missing: list[pd.DataFrame] = []  # methods x places, a place = one benchmark and budget
+    places: dict[tuple[str, int], str] = {}
     for benchmark in benchmarks:
         budgets = list(sweep_budgets.get(benchmark, []))
         if not budgets:
             unswept.append(BENCHMARK_HEADERS[benchmark][1])
-        text_rows = []
-        for budget in budgets:
-            where = f"{BENCHMARK_HEADERS[benchmark][1]} {budget_label(budget)}"
-            places.append(where)
-            texts: list[str] = []
-            for method in STRONG_ROWS:
-                summary = lookup(method, benchmark, budget)
-                if summary is None:
-                    gaps.add(method_label(method), where)
-                texts += summary_texts(summary)
-            text_rows.append(texts)
+        wide = budgets_by_method(cells, benchmark, budgets)
+        texts = metric_texts(wide)
+        bold = best_in_rows(texts)
+        gone = wide.isna().T.groupby(level=0, sort=False).all()
+        gone.columns = pd.Index([(benchmark, b) for b in budgets])
+        missing.append(gone)
+        places |= {(benchmark, b): f"{BENCHMARK_HEADERS[benchmark][1]} {budget_label(b)}"
+                   for b in budgets}  # fmt: skip
+        index = pd.Index([budget_label(b) for b in budgets] or [GAP], name="Budget")
+        columns = pd.MultiIndex.from_tuples([(labels[m], h) for m, h in texts.columns])
+        if not budgets:  # no sweep of this benchmark: one row of gaps
+            texts = pd.DataFrame(GAP, index=index, columns=columns)
+            bold = pd.DataFrame(False, index=index, columns=columns)
+        for frame in (texts, bold):
+            frame.index, frame.columns = index, columns
         title = BENCHMARK_NAMES[benchmark] if len(benchmarks) > 1 else None
-        panels.append(
-            Panel(
-                stub="Budget",
-                columns=list(METRIC_COLUMNS) * len(STRONG_ROWS),
-                rows=[
-                    (budget_label(b), values)
-                    for b, values in zip(budgets, bold_rows(text_rows), strict=True)
-                ]
-                or [(GAP, [Value(GAP)] * len(METRIC_COLUMNS) * len(STRONG_ROWS))],
-                groups=[[(method_label(m), len(METRIC_COLUMNS)) for m in STRONG_ROWS]],
-                title=title,
-            )
-        )
+        panels.append(Panel(texts, bold, title))
     notes = [ACC_NOTE, "Bold: best value among methods at each budget."]
-    notes += gaps.note(profile, places)
+    # gaps named method by method, in the order the table shows them (budget rows, then methods)
+    gone = pd.concat(missing, axis=1).reindex(list(STRONG_ROWS))
+    order = sorted(STRONG_ROWS, key=lambda m: _first_gap(gone.loc[m], STRONG_ROWS.index(m)))
+    notes += not_run_note(gone.reindex(order), labels, places, profile, list(places.values()))
     if unswept:
         notes.append(f"{GAP} no token-budget sweep in profile {profile}: {', '.join(unswept)}.")
     return Table(
@@ -413,10 +432,16 @@ def sweep_table(
     )
 
 
+def _first_gap(flags: pd.Series, column: int) -> tuple[int, int]:
+    """Where a method's first gap is read in a sweep table: (place, method column)."""
+    hits = flags.to_numpy(dtype=bool).nonzero()[0]
+    return (int(hits[0]) if len(hits) else len(flags), column)
+
+
 def backbone_table(
     number: int,
     benchmarks: Sequence[str],
-    lookup: SummaryLookup | None,
+    cells: Cells | None,
     budgets: Mapping[str, int],
     backbone: str | None,
     profile: str,
@@ -429,7 +454,7 @@ def backbone_table(
         STRONG_ROWS,
         benchmarks,
         budgets,
-        lookup,
+        cells,
         profile,
         two_levels=number == 12,
         missing_note=f"{GAP} second backbone not run in profile {profile} "
@@ -455,33 +480,26 @@ def wilcoxon_cell(result: Mapping[str, Any]) -> list[str]:
 
 def wilcoxon_table(report: Mapping[str, Any]) -> Table:
     params = report["params"]
+    columns = pd.MultiIndex.from_product([list(WILCOXON_METRICS.values()), ["n", "r", "p"]])
     panels = []
     for benchmark, block in report["benchmarks"].items():
         comparators = list(next(iter(block["metrics"].values())))
-        rows = []
-        for comparator in comparators:
-            texts: list[str] = []
-            significant: list[bool] = []
-            for metric in WILCOXON_METRICS:
-                result = block["metrics"][metric][comparator]
-                texts += wilcoxon_cell(result)
-                significant += [False, False, bool(result.get("significant"))]
-            rows.append(
-                (
-                    method_label(comparator),
-                    [Value(t, bold=s) for t, s in zip(texts, significant, strict=True)],
-                )
-            )
+        tests = {
+            comparator: [block["metrics"][metric][comparator] for metric in WILCOXON_METRICS]
+            for comparator in comparators
+        }
+        index = pd.Index([method_label(c) for c in comparators], name="vs")
+        texts = pd.DataFrame(
+            [[text for test in row for text in wilcoxon_cell(test)] for row in tests.values()],
+            index, columns,
+        )  # fmt: skip
+        bold = pd.DataFrame(
+            [[flag for test in row for flag in (False, False, bool(test.get("significant")))]
+             for row in tests.values()],
+            index, columns,
+        )  # fmt: skip
         name = BENCHMARK_NAMES[benchmark]
-        panels.append(
-            Panel(
-                stub="vs",
-                columns=["n", "r", "p"] * len(WILCOXON_METRICS),
-                rows=rows,
-                groups=[[(label, 3) for label in WILCOXON_METRICS.values()]],
-                title=f"{name} ({budget_label(block['budget'])})",
-            )
-        )
+        panels.append(Panel(texts, bold, f"{name} ({budget_label(block['budget'])})"))
     reference = METHODS[report["reference"]].label
     notes = [
         f"Wilcoxon signed-rank tests of {reference} against each method on paired problems "
@@ -503,25 +521,10 @@ def wilcoxon_table(report: Mapping[str, Any]) -> Table:
 # --- rendering (pandas) ---------------------------------------------------------------------
 
 
-def _cell_frame(panel: Panel, columns: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The panel's texts and bold flags as frames (index: row labels, columns: `columns`)."""
-    index = pd.Index([label for label, _ in panel.rows])
-    texts = pd.DataFrame([[v.text for v in values] for _, values in panel.rows], index, columns)
-    bold = pd.DataFrame(
-        [[v.bold and v.text != GAP for v in values] for _, values in panel.rows], index, columns
-    )
-    return texts, bold
-
-
 def _header_tuples(panel: Panel) -> list[tuple[str, ...]]:
-    """One (group, ..., leaf) tuple per column, from the panel's spanning header rows."""
-    levels = []
-    for groups in panel.groups:
-        labels: list[str] = []
-        for label, span in groups:
-            labels += [label] * span
-        levels.append(labels)
-    return list(zip(*levels, panel.columns, strict=True))
+    """One (group, ..., leaf) tuple per column."""
+    columns = panel.texts.columns
+    return list(columns) if isinstance(columns, pd.MultiIndex) else [(c,) for c in columns]
 
 
 def _md_escape(text: str) -> str:
@@ -530,12 +533,13 @@ def _md_escape(text: str) -> str:
 
 def _markdown_panel(panel: Panel) -> str:
     """Markdown has one header row: each leaf is prefixed with its innermost group label."""
-    headers = [" ".join(t[-2:]) if panel.groups else t[-1] for t in _header_tuples(panel)]
-    texts, bold = _cell_frame(panel, pd.Index([_md_escape(h) for h in headers]))
-    cells = texts.map(_md_escape).mask(bold, "**" + texts.map(_md_escape) + "**")
-    cells.index = cells.index.map(_md_escape).rename(_md_escape(panel.stub))
+    headers = [" ".join(t[-2:]) for t in _header_tuples(panel)]
+    texts = panel.texts.map(_md_escape)
+    cells = texts.mask(panel.bold & panel.texts.ne(GAP), "**" + texts + "**")
+    cells.columns = pd.Index([_md_escape(h) for h in headers])
+    cells.index = cells.index.map(_md_escape).rename(_md_escape(panel.texts.index.name))
     # the texts are printed as they are (tabulate would reparse "25.00" as 25)
-    align = ("left", *["right"] * len(panel.columns))
+    align = ("left", *["right"] * len(headers))
     return cells.to_markdown(tablefmt="pipe", colalign=align, disable_numparse=True)
 
 
@@ -575,9 +579,13 @@ def latex_escape(text: str) -> str:
 
 def _latex_panel(panel: Panel) -> str:
     """One booktabs tabular: spanning group headers (multicolumn), the stub on the leaf row."""
-    names = [None] * len(panel.groups) + [panel.stub]
-    columns = pd.MultiIndex.from_tuples(_header_tuples(panel), names=names)
-    texts, bold = _cell_frame(panel, columns)
+    tuples = _header_tuples(panel)
+    levels = len(tuples[0])
+    columns = pd.MultiIndex.from_tuples(
+        tuples, names=[None] * (levels - 1) + [panel.texts.index.name]
+    )
+    texts = panel.texts.set_axis(columns, axis=1).rename_axis(None)  # stub: in the columns
+    bold = (panel.bold & panel.texts.ne(GAP)).set_axis(columns, axis=1).rename_axis(None)
     styler = (
         texts.style.format(latex_escape)
         .format_index(latex_escape, axis=0)
@@ -585,20 +593,22 @@ def _latex_panel(panel: Panel) -> str:
         .apply(lambda _: bold.replace({True: "textbf:--rwrap;", False: ""}), axis=None)
     )
     lines = styler.to_latex(
-        hrules=True, multicol_align="c", column_format="l" + "r" * len(panel.columns)
+        hrules=True, multicol_align="c", column_format="l" + "r" * len(tuples)
     ).splitlines()
     # what pandas cannot do: a \cmidrule under each spanning group, as booktabs tables have
     top = lines.index(r"\toprule")
-    for level, groups in reversed(list(enumerate(panel.groups))):
-        lines.insert(top + 2 + level, _cmidrules(groups))
+    for level in reversed(range(levels - 1)):
+        lines.insert(top + 2 + level, _cmidrules([t[: level + 1] for t in tuples]))
     return "\n".join(lines)
 
 
-def _cmidrules(groups: list[tuple[str, int]]) -> str:
-    rules, col = [], 2
-    for _, span in groups:
-        rules.append(rf"\cmidrule(lr){{{col}-{col + span - 1}}}")
-        col += span
+def _cmidrules(groups: list[tuple[str, ...]]) -> str:
+    """A rule under each run of equal group labels (column 1 is the stub)."""
+    rules, start = [], 0
+    for end in range(1, len(groups) + 1):
+        if end == len(groups) or groups[end] != groups[start]:
+            rules.append(rf"\cmidrule(lr){{{start + 2}-{end + 1}}}")
+            start = end
     return " ".join(rules)
 
 
@@ -627,29 +637,29 @@ def to_latex(table: Table) -> str:
 
 
 def table_builders(
-    lookup: SummaryLookup,
-    train: TrainLookup,
+    cells: Cells,
+    training: pd.DataFrame,
     main_budgets: Mapping[str, int],
     sweep_budgets: Mapping[str, Sequence[int]],
     profile: str,
     backbone: str | None,
-    backbone_lookup: SummaryLookup | None,
+    backbone_cells: Cells | None,
 ) -> list[Callable[[], Table]]:
-    """One builder per table of the paper (1-12), in order; each reads its inputs when called."""
-    builders: list[Callable[[], Table]] = [lambda: table1(lookup, main_budgets, profile)]
+    """One builder per table of the paper (1-12), in order; each reads its cells when called."""
+    builders: list[Callable[[], Table]] = [lambda: table1(cells, main_budgets, profile)]
     for benchmark, number in sorted(ABLATION_TABLES.items(), key=lambda item: item[1]):
         builders.append(
-            lambda b=benchmark, n=number: ablation_table(n, b, lookup, main_budgets[b], profile)
+            lambda b=benchmark, n=number: ablation_table(n, b, cells, main_budgets[b], profile)
         )
-    builders.append(lambda: table3(train, profile))
+    builders.append(lambda: table3(training, profile))
     strong = ["lcb_v4_v5", "leetcode"]
     builders.append(
-        lambda: backbone_table(4, strong, backbone_lookup, main_budgets, backbone, profile)
+        lambda: backbone_table(4, strong, backbone_cells, main_budgets, backbone, profile)
     )
     for number in SWEEP_TABLES:
-        builders.append(lambda n=number: sweep_table(n, lookup, sweep_budgets, profile))
+        builders.append(lambda n=number: sweep_table(n, cells, sweep_budgets, profile))
     every = list(BENCHMARK_HEADERS)
     builders.append(
-        lambda: backbone_table(12, every, backbone_lookup, main_budgets, backbone, profile)
+        lambda: backbone_table(12, every, backbone_cells, main_budgets, backbone, profile)
     )
     return builders
