@@ -88,7 +88,8 @@ def main(method: str) -> None:
             "method": method,
             "settings": compressor.settings(),
             "models": models.fingerprints,
-            "code": code_fingerprint(compressor.modules),
+            # the stage's import closure (its dvc.yaml deps) and the compressor's outside modules
+            "code": code_fingerprint(("stages.compress", *compressor.modules)),
         },
         required=("cot",),
     )

@@ -27,6 +27,7 @@ from pathlib import Path
 from asap.data.sft import restrict_to, validate_sft_records
 from asap.methods import Method, get_method
 from asap.model.base import resolve_model_dir
+from asap.model.digest import model_digest
 from asap.report.figures import plot_not_run
 from asap.report.run_label import run_label
 from asap.repro import not_run
@@ -35,7 +36,6 @@ from asap.repro.params import stage_params
 from asap.repro.provenance import local_inputs, provenance
 from asap.train.reuse import TrainedRun, TrainedRuns
 from asap.train.sft import (
-    model_digest,
     per_process_accumulation,
     plot_loss,
     prepare_run,

@@ -42,7 +42,8 @@ def output_paths(method: str) -> dict[str, Path]:
 
 
 def main(section: str = "surprisal") -> None:
-    from asap.scoring.logprobs import load_scorer, model_fingerprint
+    from asap.model.digest import model_fingerprint
+    from asap.scoring.logprobs import load_scorer
 
     params = stage_params(section)
     paths = output_paths(params["method"])

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from asap.data.sft import common_record_ids, restrict_to, sft_record, validate_sft_records
+from asap.model.digest import model_digest
 from asap.repro.io import DataError, read_json, write_jsonl
 from asap.train.sft import (
     Example,
@@ -22,7 +23,6 @@ from asap.train.sft import (
     is_complete_checkpoint,
     latest_complete_checkpoint,
     load_model,
-    model_digest,
     per_process_accumulation,
     prepare_checkpoint_dir,
     prepare_examples,

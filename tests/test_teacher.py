@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from asap.model.digest import model_digest
 from asap.teacher.client import (
     Teacher,
     TeacherConfig,
     TeacherError,
-    fingerprint_model_dir,
-    load_cached,
 )
 from tests.loopback import LoopbackServer
 
@@ -156,14 +155,14 @@ def test_partial_cache_files_are_never_accepted(tmp_path: Path) -> None:
         corrupt_path = teacher.cache_path(_key(teacher, corrupt))
         assert corrupt_path is not None
         corrupt_path.write_text(corrupt_path.read_text()[:40])
-        assert load_cached(corrupt_path, _key(teacher, corrupt)) is None
+        assert teacher.cached(_key(teacher, corrupt)) is None
 
         rerun = make_teacher(server, tmp_path)
         assert not temp.exists()  # stale temporary files are removed when the cache opens
         texts = [rerun.complete(m).text for m in (done, killed, corrupt)]
         assert server.count == 5  # only the two unusable entries were requested again
     assert texts == [f"echo: {m[0]['content']}" for m in (done, killed, corrupt)]
-    assert load_cached(corrupt_path, _key(rerun, corrupt)) is not None
+    assert rerun.cached(_key(rerun, corrupt)) is not None
 
 
 def _key(teacher: Teacher, messages: list[dict[str, str]]) -> str:
@@ -193,10 +192,10 @@ def test_the_cache_key_follows_the_served_model_fingerprint(tmp_path: Path) -> N
     model.mkdir()
     (model / "config.json").write_text('{"hidden_size": 8}')
     (model / "model.safetensors").write_bytes(b"weights-1")
-    first_salt = fingerprint_model_dir(model)
-    assert fingerprint_model_dir(model) == first_salt
+    first_salt = model_digest(model)
+    assert model_digest(model) == first_salt
     (model / "model.safetensors").write_bytes(b"weights-2")  # retrained weights
-    second_salt = fingerprint_model_dir(model)
+    second_salt = model_digest(model)
     assert second_salt != first_salt
     cache = tmp_path / "cache"
     with LoopbackServer() as server:

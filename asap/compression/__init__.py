@@ -63,8 +63,9 @@ class Models:
         """The shared scorer (`asap.scoring.logprobs.load_scorer`) from the `scorer` params
         section."""
         if self._scorer is None:
+            from asap.model.digest import model_fingerprint
             from asap.repro.precision import dtype_name
-            from asap.scoring.logprobs import load_scorer, model_fingerprint
+            from asap.scoring.logprobs import load_scorer
 
             p = self.scorer_params
             self._scorer = load_scorer(
@@ -89,7 +90,7 @@ class Models:
     def classifier(self, settings: dict[str, Any], where: str) -> Any:
         """The LLMLingua-2 compressor for `settings["classifier"]` (error names `where`)."""
         from asap.compression.llmlingua2 import load_classifier
-        from asap.scoring.logprobs import model_fingerprint
+        from asap.model.digest import model_fingerprint
 
         name = str(settings.get("classifier") or "")
         compressor = load_classifier(

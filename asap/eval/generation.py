@@ -33,7 +33,6 @@ task order), so a resumed run forms the same batches as an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
@@ -42,9 +41,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from asap.repro.cache import RecordCache
+from asap.model.digest import model_digest
+from asap.repro.cache import RecordCache, record_key
 from asap.repro.code import code_fingerprint
-from asap.repro.io import DataError, dumps_stable, read_json, sha256_file, write_json
+from asap.repro.io import DataError
 from asap.repro.precision import dtype_name
 
 THINK_OPEN = "<think>\n"
@@ -218,33 +218,6 @@ def prompt_token_ids(tokenizer: Any, prompts: Sequence[str], prompt_bos: str) ->
 
 
 # ----------------------------------------------------------------------------------------------
-# Model fingerprint (memoized by file size and mtime, like DVC's state database)
-
-
-def model_fingerprint(model_dir: str | Path, memo_path: str | Path | None = None) -> str:
-    """sha256 over the names and contents of a model folder's files."""
-    model_dir = Path(model_dir)
-    memo: dict[str, str] = {}
-    if memo_path is not None and Path(memo_path).exists():
-        try:
-            memo = read_json(memo_path)
-        except DataError:
-            memo = {}
-    digest = hashlib.sha256()
-    changed = False
-    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-        stat = path.stat()
-        key = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-        if key not in memo:
-            memo[key] = sha256_file(path)
-            changed = True
-        digest.update(f"{path.relative_to(model_dir)}\0{memo[key]}\n".encode())
-    if memo_path is not None and changed:
-        write_json(memo_path, memo)
-    return digest.hexdigest()
-
-
-# ----------------------------------------------------------------------------------------------
 # Results and cache
 
 
@@ -259,16 +232,10 @@ class Generation:
     batch_size: int
 
 
-def cache_key(
-    fingerprint: str, code: str, prompt: str, budget: int, settings: GenerationSettings
-) -> str:
-    blob = dumps_stable([fingerprint, code, prompt, budget, settings.decoding_key()])
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
 class GenerationCache:
     """The generations of one cell and budget, one file per prompt key (`asap.repro.cache`): the key
-    covers model, code, prompt, budget and settings, so a file is never another run's."""
+    (`Generator.jobs`) covers model, code, decoding settings, prompt and budget, so a file is never
+    another run's."""
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
@@ -453,8 +420,13 @@ class Generator:
         self.model_dir = Path(model_dir)
         self.settings = settings
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.fingerprint = model_fingerprint(model_dir, fingerprint_memo)
-        self.code = code_fingerprint(["asap.eval.generation"])  # with every module it imports
+        # what a generation depends on besides its prompt and budget; the code is the closure of
+        # this module (grading code changes no generation, so it does not void them)
+        self.identity = {
+            "model": model_digest(model_dir, fingerprint_memo),
+            "code": code_fingerprint(["asap.eval.generation"]),
+            "decoding": settings.decoding_key(),
+        }
         self._backend: Any = None
 
     @property
@@ -469,7 +441,7 @@ class Generator:
             question = question_text(problem, self.settings.templates)
             question += self.settings.prompt_suffix
             prompt = build_prompt(self.tokenizer, question)
-            key = cache_key(self.fingerprint, self.code, prompt, budget, self.settings)
+            key = record_key(self.identity, {"prompt": prompt, "budget": budget})
             length = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
             jobs.append(Job(problem["task_id"], prompt, key, length))
         return jobs

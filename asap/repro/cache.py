@@ -27,6 +27,17 @@ from asap.repro.io import DataError, dumps_stable, read_json, write_json
 T = TypeVar("T")
 
 
+def record_key(identity: Mapping[str, Any], record: Any) -> str:
+    """The key `RecordCache(directory, identity).key(record)` gives, for callers that compute
+    keys before they hold the cache (e.g. one generator serving the caches of several cells)."""
+    return _key(dumps_stable(dict(identity)), record)
+
+
+def _key(identity: str, record: Any) -> str:
+    payload = dumps_stable({"identity": identity, "record": record})
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
 class RecordCache:
     """Results of one configuration (`identity`), one JSON object per key under `directory`.
 
@@ -44,8 +55,7 @@ class RecordCache:
 
     def key(self, record: Any) -> str:
         """The key of `record` (any JSON value) under this cache's identity."""
-        payload = dumps_stable({"identity": self.identity, "record": record})
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        return _key(self.identity, record)
 
     def path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"

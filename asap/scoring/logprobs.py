@@ -351,18 +351,3 @@ def load_scorer(
     scorer = Scorer(lm, tokenizer, **options)
     scorer.check_head()
     return scorer
-
-
-def model_fingerprint(model: str | Path) -> str:
-    """sha256 over the file names and contents of a model folder; a hub id stands for itself."""
-    import hashlib
-
-    from asap.repro.io import sha256_file
-
-    folder = Path(model)
-    if not folder.is_dir():
-        return f"hub:{model}"
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{sha256_file(path)}\n".encode())
-    return digest.hexdigest()

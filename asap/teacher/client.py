@@ -13,14 +13,16 @@ so a dead endpoint ends a run after a bounded time instead of hanging.
 Concurrency: at most `concurrency` HTTP requests are in flight per `Teacher` (a semaphore around
 each try), whatever the number of calling threads.
 
-Cache (`asap.repro.cache`, the one per-record cache of every stage): every finished response is one
-JSON file ``<cache_dir>/<key[:2]>/<key>.json``, written atomically (temporary file, fsync,
-rename). The key is the sha256 of the request's messages,
-model, sampling parameters (temperature, top_p, max_tokens, seed), `sample_index` (distinct
-samples of one prompt, e.g. resampling attempts) and `cache_salt` (e.g. a fingerprint of a local
-model's weights). The endpoint URL is not part of the key. A cached file is used only when it
-parses and names its own key; anything else is requested again and overwritten. Temporary
-files left by a killed run are deleted when a `Teacher` opens the cache.
+Cache (`asap.repro.cache.RecordCache`, the one per-record cache of every stage): every finished
+response is one JSON file ``<cache_dir>/<key[:2]>/<key>.json``, written atomically. The cache's
+identity is its format and `cache_salt` (e.g. the digest of a local model's weights); the record
+is the request: its messages, model, sampling parameters (temperature, top_p, max_tokens, seed)
+and `sample_index` (distinct samples of one prompt, e.g. resampling attempts). The endpoint URL
+is not part of the key, and neither is a code fingerprint: a response depends only on the request
+sent and the weights that answer it, both in the key (code that changes a prompt changes the
+request), so an edit elsewhere never buys a paid API's answers again. A cached file is used only
+when it parses and names its own key; anything else is requested again and overwritten.
+Temporary files left by a killed run are deleted when a `Teacher` opens the cache.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from asap.repro.cache import RecordCache
-from asap.repro.io import DataError, dumps_stable, read_json, write_json
+from asap.repro.cache import RecordCache, record_key
+from asap.repro.io import DataError, dumps_stable
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: keys of `asap.repro.cache.record_key`
+CALL_FIELDS = ("key", "cached", "tries")  # of this call, not of the response
 
 
 class TeacherError(RuntimeError):
@@ -191,8 +194,12 @@ class Teacher:
         self.config = config
         self.base_url = config.base_url
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self.cache = RecordCache(self.cache_dir) if self.cache_dir is not None else None
-        self.cache_salt = cache_salt
+        self.cache_identity = {"format": CACHE_FORMAT, "salt": cache_salt}
+        self.cache = (
+            RecordCache(self.cache_dir, self.cache_identity, required=("key", "response"))
+            if self.cache_dir is not None
+            else None
+        )
         self.counters = TeacherCounters()
         self._start_endpoint = start_endpoint
         self._client: Any = None
@@ -263,17 +270,29 @@ class Teacher:
     def cache_key(
         self, messages: Sequence[Message], body: dict[str, Any], sample_index: int
     ) -> str:
-        material = {
-            "format": CACHE_FORMAT,
-            "messages": messages_digest(messages),
-            "request": body,
-            "sample_index": sample_index,
-            "salt": self.cache_salt,
-        }
-        return hashlib.sha256(dumps_stable(material).encode("utf-8")).hexdigest()
+        request = {"messages": messages_digest(messages), "request": body, "index": sample_index}
+        return record_key(self.cache_identity, request)
 
     def cache_path(self, key: str) -> Path | None:
         return self.cache.path(key) if self.cache is not None else None
+
+    def cached(self, key: str) -> Completion | None:
+        """The cached completion of `key`, or None when it is missing, partial or not `key`'s."""
+        data = self.cache.get(key) if self.cache is not None else None
+        response = data.get("response") if data is not None else None
+        if data is None or data.get("key") != key or not isinstance(response, dict):
+            return None
+        if not isinstance(response.get("text"), str):
+            return None
+        return Completion(
+            key=key,
+            text=response["text"],
+            finish_reason=response.get("finish_reason"),
+            prompt_tokens=response.get("prompt_tokens"),
+            completion_tokens=response.get("completion_tokens"),
+            cached=True,
+            tries=0,
+        )
 
     def complete(
         self,
@@ -286,13 +305,11 @@ class Teacher:
         """The response to `messages` (from the cache when it holds it)."""
         body = self.request_body(messages, temperature, top_p, max_tokens, sample_index)
         key = self.cache_key(messages, body, sample_index)
-        path = self.cache_path(key)
-        if path is not None:
-            cached = load_cached(path, key)
-            if cached is not None:
-                with self._lock:
-                    self.counters.cache_hits += 1
-                return cached
+        cached = self.cached(key)
+        if cached is not None:
+            with self._lock:
+                self.counters.cache_hits += 1
+            return cached
         response, tries = self._create(list(messages), body)
         choice = response.choices[0]  # _create returns only responses with choices
         usage = response.usage
@@ -305,8 +322,10 @@ class Teacher:
             cached=False,
             tries=tries,
         )
-        if path is not None:
-            store_cached(path, completion, body, sample_index)
+        if self.cache is not None:
+            response = {k: v for k, v in asdict(completion).items() if k not in CALL_FIELDS}
+            request = {**body, "sample_index": sample_index}
+            self.cache.put(key, {"key": key, "request": request, "response": response})
         with self._lock:
             self.counters.completions += 1
         return completion
@@ -397,52 +416,3 @@ class Teacher:
             raise primary[0]
         pool.shutdown(wait=True)
         return [future.result() for future in futures]
-
-
-def load_cached(path: Path, key: str) -> Completion | None:
-    """The cached completion at `path`, or None when it is missing, partial or not `key`'s."""
-    if not path.exists():
-        return None
-    try:
-        data = read_json(path)
-        response = data["response"]
-        if data.get("key") != key or not isinstance(response["text"], str):
-            raise DataError("key mismatch or no text")
-        return Completion(
-            key=key,
-            text=response["text"],
-            finish_reason=response.get("finish_reason"),
-            prompt_tokens=response.get("prompt_tokens"),
-            completion_tokens=response.get("completion_tokens"),
-            cached=True,
-            tries=0,
-        )
-    except (DataError, KeyError, TypeError, UnicodeDecodeError) as err:
-        log.warning("teacher cache: ignoring unusable %s (%s); requesting again", path, err)
-        return None
-
-
-def store_cached(path: Path, completion: Completion, body: dict[str, Any], index: int) -> None:
-    record = asdict(completion)
-    for name in ("key", "cached", "tries"):
-        record.pop(name)
-    write_json(
-        path,
-        {
-            "format": CACHE_FORMAT,
-            "key": completion.key,
-            "request": {**body, "sample_index": index},
-            "response": record,
-        },
-    )
-
-
-def fingerprint_model_dir(model_dir: str | Path) -> str:
-    """sha256 over the names and contents of a local model folder's files (a cache salt)."""
-    from asap.repro.io import sha256_file
-
-    root = Path(model_dir)
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
-    return digest.hexdigest()

@@ -30,9 +30,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from asap.model.digest import model_digest
 from asap.repro.io import DataError
 from asap.repro.precision import dtype_name
-from asap.teacher.client import Teacher, TeacherConfig, fingerprint_model_dir
+from asap.teacher.client import Teacher, TeacherConfig
 
 HOST = "127.0.0.1"
 
@@ -194,7 +195,7 @@ def open_teacher(
     # since the server's own `auto` means the checkpoint's dtype
     serve_params = {**serve_params, "dtype": dtype_name(serve_params.get("dtype", "auto"))}
     # what changes the answers: the model's files and the dtype it is served in
-    salt = f"{fingerprint_model_dir(config.model)}:{serve_params['dtype']}"
+    salt = f"{model_digest(config.model)}:{serve_params['dtype']}"
     with contextlib.ExitStack() as stack:
 
         def start() -> str:

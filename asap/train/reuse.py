@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from asap.model.digest import model_digest
 from asap.repro.cache import RecordCache
 from asap.repro.code import code_fingerprint
-from asap.train.sft import model_digest
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asap.model.base import forget_load_options
+from asap.model.digest import model_digest
 from asap.report.run_label import add_run_note
-from asap.repro.io import DataError, atomic_path, dumps_stable, sha256_file, write_json
+from asap.repro.io import DataError, atomic_path, dumps_stable, write_json
 from asap.repro.precision import native_bf16
 
 if TYPE_CHECKING:
@@ -296,14 +297,6 @@ def remove_checkpoints(checkpoint_dir: Path) -> None:
         shutil.rmtree(path)
     (checkpoint_dir / TIMINGS_FILE).unlink(missing_ok=True)
     (checkpoint_dir / "README.md").unlink(missing_ok=True)
-
-
-def model_digest(model_dir: Path) -> str:
-    """sha256 over the names and contents of the files of a model folder."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(model_dir)}\0{sha256_file(path)}\n".encode())
-    return digest.hexdigest()
 
 
 def run_fingerprint(params: dict[str, Any], data_digest: str, base_digest: str) -> str:
