@@ -22,12 +22,13 @@ from asap.repro.cache import RecordCache
 from asap.compression.spirit import Spirit
 
 record = {"id": "r", "question": "q", "cot": "a\\n\\nb"}
-cache = RecordCache(sys.argv[1], {"method": "spirit", "code": code_fingerprint(Spirit.modules)})
+code = code_fingerprint(("stages.compress", *Spirit.modules))  # the compress stage's key
+cache = RecordCache(sys.argv[1], {"method": "spirit", "code": code})
 served = cache.get(cache.key(record))
 if served is None:
     cache.put(cache.key(record), {"cot": "a"})
 print(json.dumps({
-    "spirit": code_fingerprint(Spirit.modules),
+    "spirit": code,
     "surprisal": code_fingerprint(["stages.surprisal"]),
     "generation": code_fingerprint(["asap.eval.generation"]),
     "served": served is not None,
