@@ -9,50 +9,19 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from asap.repro.io import read_jsonl, write_json, write_jsonl
 from asap.repro.params import stage_params
 from asap.repro.provenance import provenance
-from asap.teacher.client import Completion, Teacher
+from asap.teacher.anchor import anchor_all, anchor_report
 from asap.teacher.coarse import require_text_fields
-from asap.teacher.prompts import PromptTemplate, anchor_messages, default_prompt, require_tracked
+from asap.teacher.prompts import PromptTemplate, default_prompt, require_tracked
 from asap.teacher.serve import open_teacher, teacher_inputs
 
 INPUT = Path("data/train/cots.jsonl")
 OUT = Path("data/anchor/cots.jsonl")
 CACHE = Path("data/cache/anchor")
 REPORT = Path("reports/anchor.json")
-
-
-def anchor_all(
-    teacher: Teacher, records: list[dict[str, Any]], template: PromptTemplate
-) -> list[Completion]:
-    """One anchor completion per record, in order."""
-    return teacher.map(
-        lambda record: teacher.complete(
-            anchor_messages(template, record["question"], record["code"])
-        ),
-        records,
-    )
-
-
-def anchor_report(records: list[dict[str, Any]], completions: list[Completion]) -> dict[str, Any]:
-    tokens = {r["id"]: c.completion_tokens or 0 for r, c in zip(records, completions, strict=True)}
-    return {
-        "records": len(records),
-        "truncated_ids": [
-            r["id"] for r, c in zip(records, completions, strict=True) if c.truncated
-        ],
-        "empty_ids": [
-            r["id"] for r, c in zip(records, completions, strict=True) if not c.text.strip()
-        ],
-        "output_tokens": {
-            "total": sum(tokens.values()),
-            "mean_per_record": sum(tokens.values()) / len(tokens) if tokens else None,
-            "per_record": tokens,
-        },
-    }
 
 
 def main() -> None:

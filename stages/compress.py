@@ -25,12 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from asap.compression import SFT_FIELDS, Models, build, cache_record
-from asap.data.sft import check_cot_records, sft_record, validate_sft_records
+from asap.compression import Models, build
+from asap.compression.dataset import compress_dataset
+from asap.data.sft import check_cot_records, validate_sft_records
 from asap.methods import get_method
-from asap.repro.cache import RecordCache, run_cached
 from asap.repro.code import code_fingerprint
 from asap.repro.io import DataError, read_jsonl, write_json, write_jsonl
 from asap.repro.params import active_profile, load_params
@@ -82,36 +80,10 @@ def main(method: str) -> None:
     started = time.monotonic()
     models = Models(baselines.get("scorer", {}), f"{profile_name}.baselines.scorer")
     compressor = build(method, settings, models, where)
-    cache = RecordCache(
-        out["cache"],
-        {
-            "method": method,
-            "settings": compressor.settings(),
-            "models": models.fingerprints,
-            # the stage's import closure (its dvc.yaml deps) and the compressor's outside modules
-            "code": code_fingerprint(("stages.compress", *compressor.modules)),
-        },
-        required=("cot",),
-    )
-    with tqdm(desc=f"compress {method}", unit="record") as bar:
-        results, computed = run_cached(
-            cache,
-            records,
-            compressor.compress,
-            key_of=cache_record,
-            chunk_size=int(settings.get("chunk_records", 1)),
-            progress=bar.update,
-            prune=True,  # the cache holds exactly the results of the last run
-        )
-    sft = [
-        sft_record(
-            record,
-            method,
-            result["cot"],
-            **{name: result[name] for name in SFT_FIELDS if name in result},
-        )
-        for record, result in zip(records, results, strict=True)
-    ]
+    # the stage's import closure (its dvc.yaml deps) and the compressor's outside modules
+    code = code_fingerprint(("stages.compress", *compressor.modules))
+    chunk = int(settings.get("chunk_records", 1))
+    sft, computed = compress_dataset(method, compressor, models, records, out["cache"], code, chunk)
     validate_sft_records(sft, out["sft"], method)
     write_jsonl(out["sft"], sft)
     write_json(

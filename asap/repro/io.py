@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -70,6 +71,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def staging_path(path: str | Path) -> Path:
+    """The hidden staging folder beside `path` where its new content is written first."""
+    path = Path(path)
+    return path.parent / f".{path.name}.staging"
+
+
+def replace_dir(staging: Path, path: str | Path) -> None:
+    """Put the finished folder `staging` in the place of `path` (an old `path` goes first)."""
+    path = Path(path)
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(staging, path)
+
+
+@contextlib.contextmanager
+def staged_dir(path: str | Path) -> Iterator[Path]:
+    """Yield an empty staging folder; it becomes `path` only if the block succeeds, so `path`
+    is never a half-written folder (a killed run leaves the staging folder, redone next time)."""
+    staging = staging_path(path)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    replace_dir(staging, path)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

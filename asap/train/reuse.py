@@ -14,7 +14,6 @@ loss history), not of models: the model stays in its own DVC output.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from asap.model.digest import model_digest
 from asap.repro.cache import RecordCache
 from asap.repro.code import code_fingerprint
+from asap.repro.io import staged_dir
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,6 @@ class TrainedRuns:
         self.cache.put(self.cache.key(fingerprint), asdict(run))
 
     def copy_model(self, run: TrainedRun, out_dir: Path) -> None:
-        """Copy `run`'s model folder to `out_dir` through a staging folder (never half there)."""
-        staging = out_dir.parent / f".{out_dir.name}.staging"
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(self.models_dir / run.method, staging)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
+        """Copy `run`'s model folder to `out_dir` (through a staging folder: never half there)."""
+        with staged_dir(out_dir) as staging:
+            shutil.copytree(self.models_dir / run.method, staging, dirs_exist_ok=True)

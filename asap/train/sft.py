@@ -41,7 +41,14 @@ from typing import TYPE_CHECKING, Any
 from asap.model.base import forget_load_options
 from asap.model.digest import model_digest
 from asap.report.run_label import add_run_note
-from asap.repro.io import DataError, atomic_path, dumps_stable, write_json
+from asap.repro.io import (
+    DataError,
+    atomic_path,
+    dumps_stable,
+    replace_dir,
+    staging_path,
+    write_json,
+)
 from asap.repro.precision import native_bf16
 
 if TYPE_CHECKING:
@@ -504,7 +511,7 @@ class StepTimer:
 def save_final_model(trainer: SFTTrainer, out_dir: Path) -> None:
     """Save weights, tokenizer and chat template into a staging folder, then rename it."""
     out_dir = Path(out_dir)
-    staging = out_dir.parent / f".{out_dir.name}.staging"
+    staging = staging_path(out_dir)
     if trainer.is_world_process_zero() and staging.exists():
         shutil.rmtree(staging)
     trainer.accelerator.wait_for_everyone()
@@ -515,9 +522,7 @@ def save_final_model(trainer: SFTTrainer, out_dir: Path) -> None:
         # the trainer's pickled arguments name this run's checkpoint folder: the model folder
         # keeps only the model, so identical runs give identical folders whatever the method
         (staging / TRAINING_ARGS_FILE).unlink(missing_ok=True)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
+        replace_dir(staging, out_dir)
     trainer.accelerator.wait_for_everyone()
 
 
@@ -597,15 +602,17 @@ def train_sft(
     *,
     user_content: UserContent = default_user_content,
     callbacks: Sequence[TrainerCallback] = (),
+    prepared_run: tuple[PreparedData, str] | None = None,
 ) -> SFTRun:
     """Fine-tune the model in `model_dir` on `records`; save the result to `out_dir`.
 
     Resumes from the newest complete checkpoint of the same run in `checkpoint_dir`.
+    `prepared_run`: what `prepare_run` gave for these arguments, when the caller has it.
     """
     import torch
 
     model_dir, out_dir, checkpoint_dir = Path(model_dir), Path(out_dir), Path(checkpoint_dir)
-    prepared, fingerprint = prepare_run(model_dir, records, params, user_content)
+    prepared, fingerprint = prepared_run or prepare_run(model_dir, records, params, user_content)
 
     model, backend_tokenizer = load_model(model_dir, params)
     timer = StepTimer()
