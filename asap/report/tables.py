@@ -63,7 +63,6 @@ METRICS: dict[str, tuple[str, int, bool]] = {
     "avg_tokens": ("Tok", 0, False),
     "avg_latency_s": ("Lat", 2, False),
 }
-METRIC_COLUMNS = tuple(header for header, _, _ in METRICS.values())
 
 Cell = tuple[str, str, int]  # (method, benchmark, budget)
 
