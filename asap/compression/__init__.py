@@ -10,8 +10,9 @@ A compressor has
   the SFT record (e.g. TokenSkip's `tokenskip_ratio` and `prompt_suffix`); other keys are
   diagnostics kept in the per-record cache only (`SFT_FIELDS` lists what reaches the dataset).
 
-Every compressor changes only the CoT: the `compress` stage copies question, answer, code,
-source and meta verbatim. An empty CoT stays empty.
+Every compressor changes only the CoT: `asap.compression.dataset` (the `compress` stage's work)
+copies question, answer, code, source and meta verbatim, through the per-record cache. An empty
+CoT stays empty.
 
 `BUILDERS` maps every method whose SFT dataset the `compress` stage writes (the entries of
 `asap.methods.METHODS` with ``sft_stage == "compress"``) to a function that builds its
