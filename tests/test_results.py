@@ -122,6 +122,9 @@ def test_compression_and_training_frames_keep_methods_not_run_with_their_reason(
     path.write_text('{"methods": []}', encoding="utf-8")
     with pytest.raises(DataError, match=r"compression\.json: expected a 'methods' mapping"):
         results.compression_frame(path)
+    write_json(path, {"methods": {"spirit": {"status": "ok", "achieved_ratio": "half"}}})
+    with pytest.raises(DataError, match=r"compression\.json: method 'spirit' has no numeric"):
+        results.compression_frame(path)
 
     training = results.training_frame({"asap": {"tokens_per_sample": 300}, "tokenskip": None})
     assert training.method.tolist() == ["asap"]

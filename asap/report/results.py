@@ -180,6 +180,14 @@ def compression_frame(path: Path) -> pd.DataFrame:
     for method, entry in methods.items():
         if not isinstance(entry, dict):
             raise DataError(f"{path}: method {method!r} is not an object")
+        if entry.get("status") == "ok":
+            achieved, requested = entry.get("achieved_ratio"), entry.get("requested_ratio")
+            if isinstance(achieved, bool) or not isinstance(achieved, int | float):
+                raise DataError(f"{path}: method {method!r} has no numeric achieved_ratio")
+            if requested is not None and (
+                isinstance(requested, bool) or not isinstance(requested, int | float)
+            ):
+                raise DataError(f"{path}: method {method!r} has a non-numeric requested_ratio")
         rows.append({"method": method, **{c: entry.get(c) for c in COMPRESSION_COLUMNS[1:]}})
     return pd.DataFrame(rows, columns=COMPRESSION_COLUMNS)
 
