@@ -351,8 +351,9 @@ def table3(training: pd.DataFrame, profile: str) -> Table:
         texts[column] = texts[column] + change
     names = {m: method_label(m) for m in TRAINING_ROWS}
     gaps = Gaps()
+    reported = set(training["method"])
     for method in TRAINING_ROWS:
-        if method not in set(training["method"]):
+        if method not in reported:
             gaps.add(names[method], "training report")
         elif pd.isna(numbers.loc[method, "seconds_per_step"]):
             gaps.add(names[method], "seconds per step")
@@ -393,8 +394,8 @@ def sweep_table(
     labels = {m: method_label(m) for m in STRONG_ROWS}
     panels = []
     unswept: list[str] = []
-    missing: list[pd.DataFrame] = []  # methods x places, a place = one benchmark and budget
-    places: dict[tuple[str, int], str] = {}
+    gaps = Gaps()  # in the order the table shows them: budget rows, then methods
+    places: list[str] = []  # every (benchmark, budget) cell of a method in this table
     for benchmark in benchmarks:
         budgets = list(sweep_budgets.get(benchmark, []))
         if not budgets:
@@ -402,11 +403,13 @@ def sweep_table(
         wide = budgets_by_method(cells, benchmark, budgets)
         texts = metric_texts(wide)
         bold = best_in_rows(texts)
-        gone = wide.isna().T.groupby(level=0, sort=False).all()
-        gone.columns = pd.Index([(benchmark, b) for b in budgets])
-        missing.append(gone)
-        places |= {(benchmark, b): f"{BENCHMARK_HEADERS[benchmark][1]} {budget_label(b)}"
-                   for b in budgets}  # fmt: skip
+        gone = wide.isna().T.groupby(level=0, sort=False).all()  # methods x budgets
+        for budget in budgets:
+            where = f"{BENCHMARK_HEADERS[benchmark][1]} {budget_label(budget)}"
+            places.append(where)
+            for method in STRONG_ROWS:
+                if gone.at[method, budget]:
+                    gaps.add(labels[method], where)
         index = pd.Index([budget_label(b) for b in budgets] or [GAP], name="Budget")
         columns = pd.MultiIndex.from_tuples([(labels[m], h) for m, h in texts.columns])
         if not budgets:  # no sweep of this benchmark: one row of gaps
@@ -417,10 +420,7 @@ def sweep_table(
         title = BENCHMARK_NAMES[benchmark] if len(benchmarks) > 1 else None
         panels.append(Panel(texts, bold, title))
     notes = [ACC_NOTE, "Bold: best value among methods at each budget."]
-    # gaps named method by method, in the order the table shows them (budget rows, then methods)
-    gone = pd.concat(missing, axis=1).reindex(list(STRONG_ROWS))
-    order = sorted(STRONG_ROWS, key=lambda m: _first_gap(gone.loc[m], STRONG_ROWS.index(m)))
-    notes += not_run_note(gone.reindex(order), labels, places, profile, list(places.values()))
+    notes += gaps.note(profile, places)
     if unswept:
         notes.append(f"{GAP} no token-budget sweep in profile {profile}: {', '.join(unswept)}.")
     return Table(
@@ -429,12 +429,6 @@ def sweep_table(
         panels=panels,
         notes=notes,
     )
-
-
-def _first_gap(flags: pd.Series, column: int) -> tuple[int, int]:
-    """Where a method's first gap is read in a sweep table: (place, method column)."""
-    hits = flags.to_numpy(dtype=bool).nonzero()[0]
-    return (int(hits[0]) if len(hits) else len(flags), column)
 
 
 def backbone_table(
