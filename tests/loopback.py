@@ -5,6 +5,13 @@ Each request takes the next behaviour of `script` (then `default`): "ok" (answer
 an answer), "hang" (answer nothing until the server stops), "garbage" (200 with a non-JSON
 body). The server counts requests, records their bodies and headers, and tracks the largest
 number of requests in flight at once.
+
+Synchronisation is by events, never by the clock: with `gather=N` the first N requests are held
+until N are in flight at once (a client that never sends N together hangs its test, which
+pytest-timeout fails, unless it gives up held requests and sends them again: check its
+retries); with `held=True` every request is held until `release()`;
+`wait_for_requests(n)` returns once n requests have arrived. `delay_s` is an answer latency for
+benchmarks, not a way to order events.
 """
 
 from __future__ import annotations
@@ -40,22 +47,29 @@ class LoopbackServer:
         responder: Responder = echo_responder,
         delay_s: float = 0.0,
         retry_after: str | None = None,
+        gather: int = 0,
+        held: bool = False,
     ) -> None:
         self.script = list(script or [])
         self.default = default
         self.responder = responder
         self.delay_s = delay_s
         self.retry_after = retry_after
+        self.gather = gather
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
-        self.arrivals: list[float] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # notified at every arrival and at the stop
+        self._gathered = gather == 0
+        self._released = not held
         self._stop = threading.Event()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # a short poll interval: `shutdown` (at every `with` exit) waits for one
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -72,17 +86,33 @@ class LoopbackServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
+            self._lock.notify_all()
         self._server.shutdown()
         self._server.server_close()
+
+    def release(self) -> None:
+        """Answer the requests held by `held=True`, and every later one at once."""
+        with self._lock:
+            self._released = True
+            self._lock.notify_all()
+
+    def wait_for_requests(self, count: int) -> None:
+        """Return once `count` requests have arrived (no clock: a test's timeout ends a hang)."""
+        with self._lock:
+            self._lock.wait_for(lambda: len(self.requests) >= count)
 
     def _next_behaviour(self, body: dict[str, Any], headers: dict[str, str]) -> str:
         with self._lock:
             self.requests.append(body)
             self.headers.append(headers)
-            self.arrivals.append(time.monotonic())
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._gathered = self._gathered or self.in_flight >= self.gather
+            self._lock.notify_all()
+            # held until `gather` requests are in flight together, and (`held`) until `release`
+            self._lock.wait_for(lambda: (self._gathered and self._released) or self._stop.is_set())
             return self.script.pop(0) if self.script else self.default
 
     def _done(self) -> None:
@@ -94,11 +124,20 @@ class LoopbackServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            counted = False  # this request counts in `in_flight`
 
             def log_message(self, *args: object) -> None:
                 pass
 
+            def _leave(self) -> None:
+                """No longer in flight: called before any byte of the answer is sent, so the
+                client's next request cannot arrive while this one still counts."""
+                if self.counted:
+                    self.counted = False
+                    server._done()
+
             def _send(self, status: int, payload: bytes, extra: dict[str, str] | None = None):
+                self._leave()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -111,12 +150,13 @@ class LoopbackServer:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 behaviour = server._next_behaviour(body, dict(self.headers.items()))
+                self.counted = True
                 try:
                     if server.delay_s:
                         time.sleep(server.delay_s)
                     self._act(behaviour, body)
                 finally:
-                    server._done()
+                    self._leave()  # "drop" and "hang": before the connection closes
 
             def _act(self, behaviour: str, body: dict[str, Any]) -> None:
                 if behaviour == "drop":

@@ -8,6 +8,7 @@ import pytest
 
 from asap.eval.generation import (
     THINK_OPEN,
+    Generation,
     GenerationCache,
     GenerationSettings,
     Generator,
@@ -16,6 +17,7 @@ from asap.eval.generation import (
     load_backend,
     question_text,
 )
+from asap.repro.io import read_json
 from tests.real_data import benchmark_problems
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,38 +73,84 @@ def test_vllm_backend_missing_gives_a_clear_error(base_model_dir: Path) -> None:
         pytest.skip("vllm is installed")
 
 
+class CountingCache(GenerationCache):
+    """A generation cache that records the task ids it writes: the work a run did."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.written: list[str] = []
+
+    def put(self, generation: Generation, key: str) -> None:
+        self.written.append(generation.task_id)
+        super().put(generation, key)
+
+
+def greedy_reference(model_dir: Path, prompts: list[str], budget: int) -> list[tuple]:
+    """(text, tokens, finish reason) of greedy decoding by a plain argmax loop over the model's
+    forward pass, one prompt at a time (no `generate`, no padding, no batching): independent of
+    the backends of `asap.eval.generation`."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    eos = model.generation_config.eos_token_id
+    stops = {*(eos if isinstance(eos, list) else [eos]), tokenizer.eos_token_id}
+    results = []
+    for prompt in prompts:
+        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        new: list[int] = []
+        past = None
+        with torch.inference_mode():
+            while len(new) < budget and not (new and new[-1] in stops):
+                output = model(input_ids=ids, past_key_values=past, use_cache=True)
+                past = output.past_key_values
+                new.append(int(output.logits[0, -1].argmax()))
+                ids = torch.tensor([new[-1:]])  # the cache holds everything before it
+        finish = "stop" if new[-1] in stops else "length"
+        results.append((tokenizer.decode(new, skip_special_tokens=True), len(new), finish))
+    return results
+
+
 @pytest.mark.slow
 def test_generation_and_resume_without_regenerating(base_model_dir: Path, tmp_path: Path) -> None:
     problems = first("humaneval", 2)
-    settings = GenerationSettings(dtype="bfloat16", batch_size=1)
-    cache = GenerationCache(tmp_path / "cache")
+    # float32: the property is caching and resuming, not precision (CPU bf16 is emulated)
+    settings = GenerationSettings(dtype="float32", batch_size=1)
+    cache = CountingCache(tmp_path / "cache")
     memo = tmp_path / "fingerprints.json"
     generator = Generator(base_model_dir, settings, fingerprint_memo=memo)
     generations = generator.generate(problems, 8, cache)
     assert [g.task_id for g in generations] == [p["task_id"] for p in problems]
+    assert sorted(cache.written) == sorted(p["task_id"] for p in problems)
     for generation in generations:
         assert 1 <= generation.tokens <= 8
-        assert generation.finish_reason == ("length" if generation.tokens == 8 else "stop")
         assert generation.completion and generation.batch_size == 1
-        assert generation.latency_s == pytest.approx(generation.batch_wall_s)
+    # the same greedy decoding, computed without the code under test
+    prompts = [job.prompt for job in generator.jobs(problems, 8)]
+    assert [(g.completion, g.tokens, g.finish_reason) for g in generations] == greedy_reference(
+        base_model_dir, prompts, 8
+    )
     files = sorted(cache.directory.rglob("*.json"))
     assert len(files) == 2
 
-    # a fresh run over a complete cache never loads the model
+    # a fresh run over a complete cache never loads the model and writes nothing
+    cache.written.clear()
     rerun = Generator(base_model_dir, settings, fingerprint_memo=memo)
     assert rerun.generate(problems, 8, cache) == generations
-    assert rerun._backend is None
+    assert rerun._backend is None and cache.written == []
 
     # a run killed after the first problem: only the missing one is generated, identically
-    kept, lost = files
-    kept_stat = kept.stat().st_mtime_ns
+    lost = files[1]
+    lost_id = read_json(lost)["task_id"]
     lost.unlink()
     resumed = Generator(base_model_dir, settings, fingerprint_memo=memo)
-    again = resumed.generate(problems, 8, cache)
+    batches: list[str] = []
+    again = resumed.generate(problems, 8, cache, log=batches.append)
     assert [(g.completion, g.tokens) for g in again] == [
         (g.completion, g.tokens) for g in generations
     ]
-    assert kept.stat().st_mtime_ns == kept_stat
+    assert cache.written == [lost_id] and len(batches) == 1  # one prompt generated, one written
 
     # a torn cache file does not count; another budget is another key
     lost.write_text('{"key": "trunc')

@@ -17,12 +17,13 @@ from asap.repro.verify import OK, file_md5, listing_md5, load_lock, verify_lock
 from tests.dvc_repos import REPO, make_dvc_repo, run, tool_env, wait_until
 
 WRITER = """\
-import os, time
+import os, threading
 from pathlib import Path
 import yaml
 from asap.repro.io import atomic_path
 Path("writer.pid").write_text(str(os.getpid()))
 n = yaml.safe_load(open("params.yaml"))["write"]["parts"]
+hold = int(os.environ.get("WRITER_HOLD_AT", "-1"))
 for i in range(n):
     if Path(f"out/part-{i:03d}.txt").exists():  # finished by an earlier, killed run
         continue
@@ -30,7 +31,11 @@ for i in range(n):
         for line in range(5):
             handle.write(f"part {i} line {line}\\n")
             handle.flush()
-            time.sleep(0.01)
+            if i == hold and line == 2:  # half written: tell the test, wait for its SIGKILL
+                Path("writer.held").touch()
+                threading.Event().wait()
+    with open("writer.log", "a") as log:  # the parts this stage wrote, outside its output
+        log.write(f"{i}\\n")
 """
 
 DVC_YAML = """\
@@ -66,15 +71,14 @@ def test_killed_stage_never_reaches_the_lock(tmp_path, victim, persist):
     proc = subprocess.Popen(
         ["dvc", "repro", "--quiet"],
         cwd=repo,
-        env=tool_env(),
+        env=tool_env(WRITER_HOLD_AT="5"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
-        # Mid-way: parts of the new run are complete and the next one is half written.
-        wait_until(proc, lambda: (repo / "out/part-005.txt").exists())
-        wait_until(proc, lambda: any(p.name.endswith(".tmp") for p in (repo / "out").iterdir()))
+        # Mid-way: the writer holds with parts 0-4 complete and part 5 half written.
+        wait_until(proc, (repo / "writer.held").exists)
         if victim == "stage":
             os.kill(int((repo / "writer.pid").read_text()), signal.SIGKILL)
         else:
@@ -86,21 +90,26 @@ def test_killed_stage_never_reaches_the_lock(tmp_path, victim, persist):
             proc.wait()
     assert proc.returncode != 0
     assert (repo / "dvc.lock").read_bytes() == lock_before
-    assert not (repo / "out/part-039.txt").exists()
+    names = sorted(p.name for p in (repo / "out").iterdir())
+    assert [n for n in names if not n.endswith(".tmp")] == [f"part-{i:03d}.txt" for i in range(5)]
+    (torn,) = [n for n in names if n.endswith(".tmp")]
+    assert torn.startswith(".part-005.txt.")
+    assert (repo / "out" / torn).read_text().count("\n") == 3  # half written
     status = run(["dvc", "status", "write"], repo).stdout
     assert "changed" in status, status
     stale = [f for f in verify_lock(repo / "dvc.lock") if f.status != OK]
     assert {(f.kind, f.path) for f in stale} == {("param", "params.yaml:write"), ("out", "out")}
 
-    first_part = (repo / "out/part-000.txt").stat().st_mtime_ns
+    (repo / "writer.log").unlink()
     run(["dvc", "repro", "--quiet"], repo)
     parts = [f"part-{i:03d}.txt" for i in range(40)]
     names = sorted(p.name for p in (repo / "out").iterdir())
     leftovers = [n for n in names if n.endswith(".tmp")]
     assert [n for n in names if not n.endswith(".tmp")] == parts
     assert bool(leftovers) == persist  # DVC deletes ordinary outputs before a rerun
-    resumed = (repo / "out/part-000.txt").stat().st_mtime_ns == first_part
-    assert resumed == persist
+    # the rerun writes only the missing parts 5-39 when the output persists, else all 40
+    written = [int(line) for line in (repo / "writer.log").read_text().split()]
+    assert written == list(range(5 if persist else 0, 40))
     out = load_lock(repo / "dvc.lock")["write"]["outs"][0]
     clean = [{"md5": file_md5(repo / "out" / name), "relpath": name} for name in parts]
     assert out["md5"] == listing_md5(clean) and out["nfiles"] == 40

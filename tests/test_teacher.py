@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +24,10 @@ MESSAGES = [{"role": "user", "content": "hello"}]
 
 
 def make_teacher(
-    server: LoopbackServer | str, cache_dir: Path | None = None, **overrides: object
+    server: LoopbackServer | str,
+    cache_dir: Path | None = None,
+    sleep: Callable[[float], object] | None = None,
+    **overrides: object,
 ) -> Teacher:
     base_url = server if isinstance(server, str) else server.base_url
     settings: dict[str, object] = {
@@ -32,7 +39,7 @@ def make_teacher(
         "backoff_max": 0.05,
         **overrides,
     }
-    return Teacher(TeacherConfig.from_params(settings), cache_dir)
+    return Teacher(TeacherConfig.from_params(settings), cache_dir, sleep=sleep)
 
 
 @pytest.mark.parametrize("failure", ["429", "500", "drop", "garbage"])
@@ -64,11 +71,14 @@ def test_refused_connection_fails_after_max_retries() -> None:
 
 
 def test_a_server_that_never_answers_times_out_and_fails() -> None:
+    # "hang" holds each request until the server stops, after the client has given up
     with LoopbackServer(default="hang") as server:
         teacher = make_teacher(server, timeout=0.5, max_retries=1)
         with pytest.raises(TeacherError, match=r"failed 2 tries .*timed out"):
             teacher.complete(MESSAGES)
-    assert server.count == 2  # two tries, each ended by the client's timeout, not a hang
+        server.wait_for_requests(2)  # the second try reached the server too
+        assert server.count == 2  # two tries, each ended by the client's timeout, not a hang
+    assert teacher.counters.tries == 2
 
 
 def test_client_errors_are_not_retried() -> None:
@@ -79,16 +89,27 @@ def test_client_errors_are_not_retried() -> None:
     assert server.count == 1
 
 
+def requested_delays(script: list[str], retry_after: str | None = None, **settings: float):
+    """The delays the teacher asks to wait before its retries (it waits for none of them)."""
+    delays: list[float] = []
+    with LoopbackServer(script=script, retry_after=retry_after) as server:
+        make_teacher(server, sleep=delays.append, **settings).complete(MESSAGES)
+    assert server.count == len(script) + 1
+    return delays
+
+
 def test_backoff_grows_exponentially_and_honours_retry_after() -> None:
-    with LoopbackServer(script=["500", "500", "500"]) as server:
-        make_teacher(server, backoff_initial=0.1, backoff_max=10.0).complete(MESSAGES)
-    gaps = [b - a for a, b in zip(server.arrivals, server.arrivals[1:], strict=False)]
-    # delay before retry r is in [0.5, 1] x 0.1 x 2^(r-1)
-    assert [round(g, 2) >= 0.05 * 2**r for r, g in enumerate(gaps)] == [True] * 3
-    assert gaps[2] > gaps[0]
-    with LoopbackServer(script=["429"], retry_after="0.6") as server:
-        make_teacher(server, backoff_initial=0.01, backoff_max=10.0).complete(MESSAGES)
-    assert server.arrivals[1] - server.arrivals[0] >= 0.55
+    delays = requested_delays(["500"] * 3, backoff_initial=0.1, backoff_max=10.0)
+    # the delay before retry r is in [0.5, 1] x 0.1 x 2^(r-1)
+    assert len(delays) == 3
+    for retry, delay in enumerate(delays, start=1):
+        assert 0.05 * 2 ** (retry - 1) <= delay <= 0.1 * 2 ** (retry - 1), delays
+    # ceilings 1, 2 and 4, capped at backoff_max 1.5, then jittered in [0.5, 1] x the ceiling
+    capped = requested_delays(["500"] * 3, backoff_initial=1.0, backoff_max=1.5)
+    assert 0.5 <= capped[0] <= 1.0 and all(0.75 <= d <= 1.5 for d in capped[1:]), capped
+    # at least the server's Retry-After (far above a backoff of at most 0.01 s), capped as well
+    assert requested_delays(["429"], "0.6", backoff_initial=0.01, backoff_max=10.0) == [0.6]
+    assert requested_delays(["429"], "30", backoff_initial=0.01, backoff_max=2.0) == [2.0]
 
 
 def test_api_key_comes_from_the_named_environment_variable(
@@ -171,20 +192,62 @@ def _key(teacher: Teacher, messages: list[dict[str, str]]) -> str:
 
 def test_concurrency_is_bounded_and_results_keep_their_order() -> None:
     prompts = [[{"role": "user", "content": f"p{i}"}] for i in range(12)]
-    with LoopbackServer(delay_s=0.2) as server:
-        teacher = make_teacher(server, concurrency=4)
+    # the server holds the first 4 requests until all 4 are in flight (the test ends only if
+    # the client sends 4 at once); max_in_flight shows that no 5th ever joined them
+    with LoopbackServer(gather=4) as server:
+        teacher = make_teacher(server, concurrency=4, timeout=60.0)
         texts = [c.text for c in teacher.map(teacher.complete, prompts)]
     assert texts == [f"echo: p{i}" for i in range(12)]
     assert server.max_in_flight == 4
+    # one try each: no held request was given up and sent again to complete the 4
+    assert server.count == 12 and teacher.counters.retries == 0
+
+
+def blocked_in(semaphore: object, threads: list[threading.Thread]) -> int:
+    """How many of `threads` wait inside `semaphore.acquire()`, read from their stacks."""
+    frames = sys._current_frames()
+    count = 0
+    for thread in threads:
+        frame = frames.get(thread.ident or -1)
+        caller = frame.f_back if frame is not None else None
+        count += (
+            frame is not None
+            and frame.f_code.co_name == "wait"  # Condition.wait, called by Semaphore.acquire
+            and caller is not None
+            and caller.f_code.co_name == "acquire"
+            and caller.f_locals.get("self") is semaphore
+        )
+    return count
+
+
+def test_concurrency_bounds_requests_from_more_calling_threads() -> None:
+    prompts = [[{"role": "user", "content": f"p{i}"}] for i in range(8)]
+    with LoopbackServer(held=True) as server:
+        teacher = make_teacher(server, concurrency=4, timeout=60.0)
+        callers = [threading.Thread(target=teacher.complete, args=(m,)) for m in prompts]
+        for caller in callers:
+            caller.start()
+        # Poll until every caller is accounted for: its request held by the server, or the
+        # caller blocked on the teacher's semaphore (no permit comes back while all are held).
+        while server.in_flight + blocked_in(teacher._in_flight, callers) < len(callers):
+            time.sleep(0.01)
+        assert server.in_flight == 4  # the other 4 callers wait for a permit
+        server.release()
+        for caller in callers:
+            caller.join()
+    assert teacher.counters.completions == 8 and server.max_in_flight == 4
 
 
 def test_map_stops_at_the_first_permanent_failure() -> None:
     prompts = [[{"role": "user", "content": f"p{i}"}] for i in range(40)]
-    with LoopbackServer(script=["400"], delay_s=0.05) as server:
+    # the first request fails for good; every later one is held until the server stops
+    with LoopbackServer(script=["400"], default="hang") as server:
         teacher = make_teacher(server, concurrency=2)
         with pytest.raises(TeacherError, match="HTTP 400"):
             teacher.map(teacher.complete, prompts)
-        assert server.count < 10  # the remaining items were cancelled
+        # map returned while the other worker's request is held: it did not wait for it, and
+        # at most one more item (taken by the failed worker's thread) was started
+        assert server.count <= 3
 
 
 def test_the_cache_key_follows_the_served_model_fingerprint(tmp_path: Path) -> None:

@@ -33,7 +33,6 @@ import logging
 import os
 import random
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields
@@ -178,9 +177,14 @@ class Teacher:
         cache_dir: str | Path | None,
         cache_salt: str = "",
         start_endpoint: Callable[[], str] | None = None,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
         """`start_endpoint` (when `config.base_url` is None) starts a server and returns its URL;
-        it runs at the first cache miss, so a run served from the cache starts nothing."""
+        it runs at the first cache miss, so a run served from the cache starts nothing.
+
+        `sleep(seconds)` waits before each retry; by default it waits on this teacher's abort
+        event, so that a failure elsewhere in `map` ends the wait at once. Tests pass a function
+        that records the requested delays instead of waiting."""
         config.validate()
         if config.base_url is None and start_endpoint is None:
             raise TeacherError("teacher: no base_url and no local server to start")
@@ -207,6 +211,7 @@ class Teacher:
         self._connect_lock = threading.Lock()
         self._in_flight = threading.BoundedSemaphore(config.concurrency)
         self._abort = threading.Event()
+        self._sleep: Callable[[float], object] = self._abort.wait if sleep is None else sleep
         if self.cache is not None:
             self.cache.directory.mkdir(parents=True, exist_ok=True)
             self.cache.remove_temp_files()  # a killed run's partial writes
@@ -348,11 +353,7 @@ class Teacher:
         last_error: BaseException | None = None
         for try_index in range(config.max_retries + 1):
             if try_index:
-                # sleep in small slices so that an abort elsewhere stops this worker promptly
-                deadline = time.monotonic() + self._backoff_s(try_index, last_error)
-                while (remaining := deadline - time.monotonic()) > 0:
-                    if self._abort.wait(min(remaining, 0.1)):
-                        break
+                self._sleep(self._backoff_s(try_index, last_error))
             if self._abort.is_set():
                 raise TeacherAborted("teacher: stopped because another request failed for good")
             with self._lock:
