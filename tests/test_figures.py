@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import matplotlib.colors
 import matplotlib.image
+import matplotlib.text
 import pytest
 
 from asap.report import figures
@@ -47,8 +49,28 @@ def test_budget_figure_without_any_results_still_renders(tmp_path):
     check_png(path, figures.BUDGET_FIGSIZE)
 
 
+def saved_figures(monkeypatch) -> list:
+    """The matplotlib figures the figure functions save, kept as they are written."""
+    saved = []
+    save = figures._save
+
+    def keep(fig, path) -> None:
+        saved.append(fig)
+        save(fig, path)
+
+    monkeypatch.setattr(figures, "_save", keep)
+    return saved
+
+
+def has_colour(path, colour: str) -> bool:
+    """Whether any pixel of the PNG at `path` is exactly `colour` (a bar's fill)."""
+    pixels = (matplotlib.image.imread(path)[..., :3] * 255).round().astype(int)
+    rgb = [round(c * 255) for c in matplotlib.colors.to_rgb(colour)]
+    return bool((pixels == rgb).all(axis=-1).any())
+
+
 @pytest.mark.parametrize("present", [True, False])
-def test_compression_figure_with_and_without_inputs(tmp_path, present):
+def test_compression_figure_with_and_without_inputs(tmp_path, monkeypatch, present):
     stages = [
         figures.StageTokens("Original", 13023),
         figures.StageTokens("Coarse", 6000),
@@ -58,12 +80,28 @@ def test_compression_figure_with_and_without_inputs(tmp_path, present):
         figures.MethodCompression("SPIRIT", 0.47, 0.5),
         figures.MethodCompression("TokenSkip", 0.75, None),
     ]
+    missing = ("reports/pruning.json not present", "reports/compression.json not present")
+    saved = saved_figures(monkeypatch)
     path = tmp_path / "compression.png"
     figures.compression_figure(
-        path,
-        stages if present else None,
-        methods if present else None,
-        "reports/pruning.json not present",
-        "reports/compression.json not present",
+        path, stages if present else None, methods if present else None, *missing
     )
     check_png(path, figures.COMPRESSION_FIGSIZE)
+    (fig,) = saved
+    left, right = fig.axes
+    texts = {t.get_text() for t in fig.findobj(matplotlib.text.Text)}
+    heights = [[bar.get_height() for bar in ax.patches] for ax in (left, right)]
+    if present:  # the bars are the inputs, labelled with their values; no missing note
+        assert heights == [[13023, 6000, 3178], [0.47, 0.75]]
+        assert [t.get_text() for t in left.get_xticklabels()] == ["Original", "Coarse", "Fine"]
+        assert [t.get_text() for t in right.get_xticklabels()] == ["SPIRIT", "TokenSkip"]
+        assert {"13023", "6000", "3178", "0.47", "0.75"} <= texts
+        (requested,) = right.collections  # the one requested ratio, SPIRIT's
+        assert requested.get_offsets().tolist() == [[0.0, 0.5]]
+        assert not texts & set(missing)
+    else:  # no bars, each panel states which input is missing
+        assert heights == [[], []]
+        assert set(missing) <= texts
+    # the PNG itself: the stage (blue) and method (orange) bars are drawn only with inputs
+    assert has_colour(path, "tab:blue") is present
+    assert has_colour(path, "tab:orange") is present

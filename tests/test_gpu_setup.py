@@ -67,16 +67,37 @@ def test_constraints_file_is_the_report_rendered() -> None:
              "metadata": {"name": "asap", "version": "0.1.0"}},
             {"is_direct": False, "download_info": {"url": "https://x/vllm.whl"},
              "metadata": {"name": "vllm", "version": "0.33.0"}},
+            {"is_direct": True, "download_info": {"url": "file:///src/local", "dir_info": {}},
+             "metadata": {"name": "local", "version": "1.0"}},
             {"is_direct": False, "download_info": {"url": "https://x/Jinja2.whl"},
              "metadata": {"name": "Jinja2", "version": "3.1.6"}},
+            {"is_direct": True, "download_info": {"url": "https://x/tool.whl",
+                                                  "archive_info": {}},
+             "metadata": {"name": "tool", "version": "2.0"}},
+            {"is_direct": False, "download_info": {"url": "https://x/aiohttp.whl"},
+             "metadata": {"name": "aiohttp", "version": "3.14.5"}},
+            {"is_direct": False, "download_info": {"url": "https://x/aiohttp_retry.whl"},
+             "metadata": {"name": "aiohttp-retry", "version": "2.9.1"}},
         ],
     }  # fmt: skip
-    assert resolved(report) == {"vllm": "0.33.0", "Jinja2": "3.1.6"}
-    text = constraints_text(report)
-    assert read_constraints(text) == {"Jinja2": "3.1.6", "vllm": "0.33.0"}
-    committed = (REPO / "constraints-gpu.txt").read_text()
-    header = [line for line in text.splitlines() if line.startswith("#")]
-    assert [line for line in committed.splitlines() if line.startswith("#")] == header
+    # Written by hand: every distribution but the two local folders, one `name==version` line
+    # each, sorted ignoring case ("-" sorts before "=", as in constraints-gpu.txt).
+    pinned = ["aiohttp-retry==2.9.1", "aiohttp==3.14.5", "Jinja2==3.1.6", "tool==2.0",
+              "vllm==0.33.0"]  # fmt: skip
+    # The committed file's header, which says how it was made and for which interpreter
+    committed = (REPO / "constraints-gpu.txt").read_text().splitlines()
+    header = [line for line in committed if line.startswith("#")]
+    assert "# dev, serve and gpu. Resolved for cpython 3.11 on linux x86_64." in header
+    expected = "\n".join([*header, *pinned]) + "\n"
+    assert constraints_text(report) == expected
+    by_hand = dict(line.split("==") for line in pinned)
+    assert resolved(report) == by_hand and read_constraints(expected) == by_hand
+    # the command `make constraints-gpu` runs, the report on its stdin
+    command = [sys.executable, "-m", "asap.repro.pip_report", "-"]
+    rendered = subprocess.run(
+        command, cwd=REPO, input=json.dumps(report), capture_output=True, text=True, timeout=120
+    )
+    assert rendered.returncode == 0 and rendered.stdout == expected, rendered.stderr
 
 
 def test_gpu_set_up_resolves_without_downloading_cuda_wheels(tmp_path: Path) -> None:

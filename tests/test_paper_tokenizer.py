@@ -4,10 +4,15 @@ pipeline builds (scoring, SFT, evaluation)."""
 
 from __future__ import annotations
 
+import functools
+import json
+import math
 import struct
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+import regex
 from transformers import AutoTokenizer
 
 from asap.data.steps import split_steps
@@ -63,7 +68,61 @@ def test_real_cots_round_trip_and_every_step_starts_on_a_token(tokenizer) -> Non
         assert sum(located.token_counts) == len(ids) - located.first_tokens[0]
 
 
-def test_real_cot_lengths_against_the_paper_budget(tokenizer) -> None:
+# Qwen2's pre-tokenizer split, as its published tokenizer.json (and llama.cpp) write it
+QWEN2_SPLIT = regex.compile(
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+def byte_chars() -> dict[int, str]:
+    """GPT-2's byte-to-unicode table: printable bytes stand for themselves, the others for the
+    code points from 256 on, in byte order."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
+    printable += range(ord("®"), ord("ÿ") + 1)
+    others = [b for b in range(256) if b not in printable]
+    return {b: chr(b) for b in printable} | {b: chr(256 + i) for i, b in enumerate(others)}
+
+
+def bpe_counter(tokenizer_json: Path):
+    """Token counts by a plain-Python byte-level BPE (GPT-2's algorithm: split, map bytes to
+    characters, merge the lowest-ranked adjacent pair until none is in the merges) over the
+    vocabulary and merges of `tokenizer_json`; an added token counts as one."""
+    model = json.loads(tokenizer_json.read_text(encoding="utf-8"))
+    merges = model["model"]["merges"]
+    ranks = {tuple(m.split(" ", 1) if isinstance(m, str) else m): i for i, m in enumerate(merges)}
+    vocab, chars = model["model"]["vocab"], byte_chars()
+    specials = sorted((t["content"] for t in model["added_tokens"]), key=len, reverse=True)
+    added = regex.compile("|".join(map(regex.escape, specials)))
+
+    @functools.cache
+    def pieces(word: str) -> int:
+        parts = [chars[b] for b in word.encode("utf-8")]
+        while len(parts) > 1:
+            rank, i = min((ranks.get(pair, math.inf), i) for i, pair in enumerate(pairwise(parts)))
+            if rank == math.inf:
+                break
+            first, second = parts[i], parts[i + 1]
+            merged, j = [], 0
+            while j < len(parts):
+                if parts[j : j + 2] == [first, second]:
+                    merged.append(first + second)
+                    j += 2
+                else:
+                    merged.append(parts[j])
+                    j += 1
+            parts = merged
+        assert all(part in vocab for part in parts), word
+        return len(parts)
+
+    def count(text: str) -> int:
+        segments = added.split(text)
+        return len(segments) - 1 + sum(pieces(w) for s in segments for w in QWEN2_SPLIT.findall(s))
+
+    return count
+
+
+def test_real_cot_lengths_against_the_paper_budget(tokenizer, paper_tokenizer_dir) -> None:
     # The paper prunes to 4,096 tokens (appendix A). Counted with the paper model's tokenizer,
     # every committed CoT already fits: at the paper's budget the fine stage keeps them whole,
     # which is why the miniature paper run (tests/miniature.py) prunes to 1,024.
@@ -71,6 +130,11 @@ def test_real_cot_lengths_against_the_paper_budget(tokenizer) -> None:
         r["id"]: len(tokenizer(r["cot"], add_special_tokens=False)["input_ids"])
         for r in train_records()
     }
+    # Expected counts by a second path: the plain-Python BPE of bpe_counter, not the
+    # `tokenizers` BPE that asap.model.gguf_tokenizer builds. Both use the GGUF header's
+    # vocabulary and merges, whose ids the vocabulary test checks against Qwen2's.
+    by_hand = bpe_counter(paper_tokenizer_dir / "tokenizer.json")
+    assert counts == {r["id"]: by_hand(r["cot"]) for r in train_records()}
     assert counts == {"842/A": 2308, "1811/E": 3439, "816/B": 3270, "1931/A": 3802}
     assert max(counts.values()) <= 4096
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from asap.repro.io import DataError, dumps_stable
-from asap.repro.provenance import package_versions, provenance
+from asap.repro.provenance import PACKAGES, provenance
 from asap.repro.verify import dvc_md5
-from tests.dvc_repos import make_dvc_repo, run
+from tests.dvc_repos import QUICK_S, run
 
 LOCK = """\
 schema: '2.0'
@@ -24,26 +27,47 @@ stages:
 """
 
 
+FILES = {
+    "params.yaml": "profile: embedded\nembedded:\n  make:\n    n: 3\n",
+    "make.py": "print('make')\n",
+    "dvc.lock": LOCK,
+    "reports/make.json": "{}\n",
+    "data/raw/a.txt": "a\n",
+    "data/raw/b/c.txt": "c\n",
+    "data/.gitignore": "/out\n",
+}
+
+
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
-    root = make_dvc_repo(
-        tmp_path / "repo",
-        {
-            "params.yaml": "profile: embedded\nembedded:\n  make:\n    n: 3\n",
-            "make.py": "print('make')\n",
-            "dvc.lock": LOCK,
-            "reports/make.json": "{}\n",
-            "data/raw/a.txt": "a\n",
-            "data/raw/b/c.txt": "c\n",
-            "data/.gitignore": "/out\n",
-        },
-    )
+    """A git repository holding FILES, committed. Provenance reads git, params.yaml, dvc.lock
+    and the inputs, not DVC's own state: the repository needs no `dvc init`."""
+    root = tmp_path / "repo"
+    for rel, text in FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    for command in (["init", "--quiet", "--initial-branch=main"], ["add", "--all"]):
+        run(["git", *command], root, timeout=QUICK_S)
+    run(["git", "commit", "--quiet", "-m", "init"], root, timeout=QUICK_S)
     monkeypatch.chdir(root)
     return root
 
 
 def _head(root):
-    return run(["git", "rev-parse", "HEAD"], root).stdout.strip()
+    return run(["git", "rev-parse", "HEAD"], root, timeout=QUICK_S).stdout.strip()
+
+
+def _versions_pip_lists() -> dict[str, str]:
+    """The versions of PACKAGES as pip sees this interpreter's installation (`pip list`)."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "pip", "list", "--format", "json", "--disable-pip-version-check"],
+        capture_output=True, text=True, check=True, timeout=QUICK_S,
+    )  # fmt: skip
+    installed = {canonicalize_name(p["name"]): p["version"] for p in json.loads(listed.stdout)}
+    versions = {"python": "{}.{}.{}".format(*sys.version_info[:3])}
+    for name in PACKAGES:
+        versions[name] = installed.get(canonicalize_name(name), "not installed")
+    return versions
 
 
 def test_provenance_records_commit_params_inputs_and_versions(repo):
@@ -52,7 +76,8 @@ def test_provenance_records_commit_params_inputs_and_versions(repo):
     assert block["profile"] == "embedded" and block["params"] == {"n": 3}
     assert block["inputs"] == {"data/raw": dvc_md5("data/raw"), "make.py": dvc_md5("make.py")}
     assert block["inputs"]["data/raw"].endswith(".dir")
-    assert block["versions"] == package_versions()
+    assert block["versions"] == _versions_pip_lists()
+    assert block["versions"]["torch"] != "not installed"
     assert "timestamp" not in dumps_stable(block)
     assert dumps_stable(block) == dumps_stable(
         provenance("make", {"n": 3}, ["make.py", "data/raw"])

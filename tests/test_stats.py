@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -39,19 +41,98 @@ def params(**overrides) -> WilcoxonParams:
     return WilcoxonParams.from_params({**base, **overrides})
 
 
-@pytest.mark.parametrize("zero_method", ["wilcox", "pratt", "zsplit"])
-@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
-def test_signed_rank_test_equals_scipy(zero_method, alternative):
+def _average_ranks(values: list[float]) -> list[float]:
+    """1-based ranks, tied values sharing the mean of their positions."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in order[start : end + 1]:
+            ranks[position] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def _signed_ranks(d: list[float], zero_method: str) -> tuple[list[float], float]:
+    """Ranks of the non-zero |d| carrying d's sign, and what zeros add to each of T+ and T-:
+    wilcox drops zeros before ranking, pratt ranks them and then drops them, zsplit gives half
+    of their ranks to each side."""
+    if zero_method == "wilcox":
+        d = [v for v in d if v != 0]
+    ranks = _average_ranks([abs(v) for v in d])
+    signed = [math.copysign(r, v) for r, v in zip(ranks, d, strict=True) if v != 0]
+    zeros = sum(r for r, v in zip(ranks, d, strict=True) if v == 0)
+    return signed, zeros / 2 if zero_method == "zsplit" else 0.0
+
+
+def _statistic(signed: list[float], zero_half: float, alternative: str) -> float:
+    t_plus = sum(r for r in signed if r > 0) + zero_half
+    t_minus = -sum(r for r in signed if r < 0) + zero_half
+    return min(t_plus, t_minus) if alternative == "two-sided" else t_plus
+
+
+def _normal_approximation(d: list[float], zero_method: str, alternative: str) -> float:
+    """The textbook p-value without continuity correction: mean n(n+1)/4 and variance
+    (n(n+1)(2n+1) - sum(t^3 - t) / 2) / 24 over the ranked values, t the sizes of tied groups;
+    for pratt (Cureton 1967) the zeros' share z(z+1)/4 and z(z+1)(2z+1)/24 is taken off and
+    zeros form no tied group."""
+    signed, zero_half = _signed_ranks(d, zero_method)
+    ranked = [v for v in d if v != 0] if zero_method == "wilcox" else list(d)
+    n, zeros = len(ranked), sum(v == 0 for v in ranked)
+    mean, var24 = n * (n + 1) / 4, n * (n + 1) * (2 * n + 1)
+    groups = Counter(abs(v) for v in ranked if zero_method != "pratt" or v != 0)
+    if zero_method == "pratt":
+        mean -= zeros * (zeros + 1) / 4
+        var24 -= zeros * (zeros + 1) * (2 * zeros + 1)
+    variance = (var24 - sum(t**3 - t for t in groups.values()) / 2) / 24
+    z = (_statistic(signed, zero_half, "greater") - mean) / math.sqrt(variance)
+    if alternative == "greater":
+        return math.erfc(z / math.sqrt(2)) / 2  # P(Z >= z)
+    if alternative == "less":
+        return math.erfc(-z / math.sqrt(2)) / 2
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def _every_sign_assignment(d: list[float], zero_method: str, alternative: str) -> float:
+    """The exact p-value: the share of the 2^n sign assignments of the ranks whose T+ is at
+    least the observed one (greater) or at most it (less); two-sided: twice the smaller, <= 1."""
+    signed, zero_half = _signed_ranks(d, zero_method)
+    observed = _statistic(signed, zero_half, "greater")
+    null = [
+        zero_half + sum(abs(r) for r, up in zip(signed, signs, strict=True) if up)
+        for signs in itertools.product((False, True), repeat=len(signed))
+    ]
+    greater = sum(t >= observed for t in null) / len(null)
+    less = sum(t <= observed for t in null) / len(null)
+    return {"greater": greater, "less": less, "two-sided": min(1.0, 2 * min(greater, less))}[
+        alternative
+    ]
+
+
+ZERO_METHODS = pytest.mark.parametrize("zero_method", ["wilcox", "pratt", "zsplit"])
+ALTERNATIVES = pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+
+
+@ZERO_METHODS
+@ALTERNATIVES
+def test_signed_rank_test_with_ties_and_zeros_by_the_textbook_formula(zero_method, alternative):
+    # 40 pairs with ties and zeros: scipy's "auto" takes the normal approximation, computed
+    # here by hand from the ranks (_normal_approximation).
     rng = np.random.default_rng(7)
     x = rng.integers(200, 400, size=40).astype(float)
     y = x + rng.integers(-30, 10, size=40)  # ties (zero differences) included
     y[:5] = x[:5]
+    d = [float(v) for v in x - y]
     test = params(zero_method=zero_method, alternative=alternative)
     result = signed_rank_test(x, y, test)
-    expected = wilcoxon(x, y, zero_method=zero_method, alternative=alternative, method="auto")
     assert result["status"] == TESTED
-    assert result["p_value"] == pytest.approx(float(expected.pvalue), rel=1e-12)
-    assert result["statistic"] == pytest.approx(float(expected.statistic), rel=1e-12)
+    expected = _normal_approximation(d, zero_method, alternative)
+    assert result["p_value"] == pytest.approx(expected, rel=1e-12)
+    signed, zero_half = _signed_ranks(d, zero_method)
+    assert result["statistic"] == _statistic(signed, zero_half, alternative)
     t_plus, t_minus = rank_sums(x - y, zero_method)
     if alternative == "two-sided":
         assert result["statistic"] == pytest.approx(min(t_plus, t_minus))
@@ -59,6 +140,22 @@ def test_signed_rank_test_equals_scipy(zero_method, alternative):
         assert result["statistic"] == pytest.approx(t_plus)
     assert result["n_nontied"] == 35
     assert result["n_reference_higher"] + result["n_reference_lower"] == 35
+
+
+@ZERO_METHODS
+@ALTERNATIVES
+def test_small_sample_with_ties_and_zeros_against_every_sign_assignment(zero_method, alternative):
+    # 10 pairs, two zeros, |d| = 2 three times: scipy's "auto" permutes every sign (2^10
+    # assignments), enumerated here by hand (_every_sign_assignment).
+    d = [3.0, -1.0, 0.0, 2.0, 2.0, -5.0, 0.0, 4.0, 6.0, -2.0]
+    result = signed_rank_test(
+        d, [0.0] * len(d), params(zero_method=zero_method, alternative=alternative)
+    )
+    assert result["status"] == TESTED and result["n_nontied"] == 8
+    expected = _every_sign_assignment(d, zero_method, alternative)
+    assert result["p_value"] == pytest.approx(expected, rel=1e-12)
+    signed, zero_half = _signed_ranks(d, zero_method)
+    assert result["statistic"] == _statistic(signed, zero_half, alternative)
 
 
 def test_exact_test_against_r_published_example():
