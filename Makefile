@@ -66,12 +66,14 @@ repro: $(STAMP)
 	dvc status
 
 # The default test run: every test but the miniature paper run and the remote-sharing tests
-# built on it, in TEST_WORKERS parallel workers (a test file's tests stay on one worker).
+# built on it, in TEST_WORKERS parallel workers. Tests are spread one by one, so that the
+# longest files do not each hold a worker to the end; tests that share an expensive module
+# fixture carry one `xdist_group` mark and stay on one worker.
 # test-e2e runs those (one long chain on one worker); CI (.ci/run) runs both.
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
-	pytest -n $(TEST_WORKERS) --dist loadfile -m "not paper_run"
+	pytest -n $(TEST_WORKERS) --dist loadgroup -m "not paper_run"
 
 test-e2e: $(STAMP)
 	pytest -m paper_run

@@ -6,10 +6,13 @@ under a file lock, so the first worker builds it and the others wait and reuse i
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
+
+from asap.repro.io import staged_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -17,6 +20,11 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One intra-op thread per process, for the test processes and every stage or tool they start
+# (they inherit the environment): two workers that each spin up a thread pool per core
+# over-subscribe the machine and make every forward pass wait for a busy core.
+for _pool in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_pool, "1")
 
 
 @pytest.fixture(scope="session")
@@ -25,24 +33,61 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def base_model_dir() -> Path:
+def foundation_clone(tmp_path_factory) -> Path:
+    """A clone of this checkout in which `dvc repro data base_model` ran: made once per test
+    run and shared by its workers (they wait on a lock), so the embedded model is built once.
+    `tests/test_pipeline.py` checks this run; `base_model_dir` takes its model."""
+    from tests.dvc_repos import run
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    clone = shared / "foundation" / "repo"
+    with _built_once(clone.parent):
+        done = clone.parent / "reproduced"
+        if not done.exists():
+            shutil.rmtree(clone, ignore_errors=True)
+            run(["git", "clone", "--quiet", str(REPO), str(clone)], REPO)
+            run(["dvc", "repro", "data", "base_model"], clone)
+            done.touch()
+    return clone
+
+
+@pytest.fixture(scope="session")
+def base_model_dir(request: pytest.FixtureRequest) -> Path:
     """The embedded model as a transformers folder.
 
-    Uses `models/base` when the pipeline has built it; otherwise builds it the same way the
-    `base_model` stage does into `.cache/test-model` (kept between runs, git-ignored).
+    Uses `models/base` when the pipeline has built it, else `.cache/test-model` (kept between
+    runs, git-ignored), which is filled from the model that `foundation_clone`'s `dvc repro`
+    built (hard links where the file system allows, else copies).
     """
     built = REPO / "models" / "base"
     if (built / "model.safetensors").exists():
         return built
-    from asap.model.base import build_base_model
-    from asap.repro.params import load_params
-
     cached = REPO / ".cache" / "test-model"
     with _built_once(cached):
         if not (cached / "model.safetensors").exists():
-            spec = load_params(REPO / "params.yaml")["embedded"]["base_model"]
-            build_base_model(spec, cached)
+            source = request.getfixturevalue("foundation_clone") / "models" / "base"
+            with staged_dir(cached) as staging:
+                shutil.copytree(source, staging, dirs_exist_ok=True, copy_function=_link)
     return cached
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(base_model_dir: Path, tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer Llama with the embedded model's tokenizer and chat
+    template: for properties that do not depend on what a model has learnt (resuming, caching,
+    loss falling on repeated examples), in a fraction of the embedded model's time."""
+    from tests.tiny_models import tiny_causal_lm
+
+    return tiny_causal_lm(base_model_dir, tmp_path_factory.mktemp("tiny-llama"), "llama")
+
+
+def _link(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system
+        shutil.copy2(source, target)
 
 
 def _built_once(folder: Path) -> FileLock:

@@ -263,7 +263,8 @@ def _stage_params(max_tokens: int) -> dict[str, Any]:
         "max_retries": 1,
         "seed": 0,
     }
-    serve = {"dtype": "bfloat16", "startup_timeout_s": 600}
+    # float32: no property here depends on precision, and bf16 is emulated on most CPUs
+    serve = {"dtype": "float32", "startup_timeout_s": 600}
     return {
         "profile": "embedded",
         "embedded": {

@@ -27,13 +27,15 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def clone(repo_root, tmp_path_factory) -> Path:
+    """A clone of its own (no stage run) for tests that edit its inputs."""
     target = tmp_path_factory.mktemp("clone") / "repo"
     _run(["git", "clone", "--quiet", str(repo_root), str(target)], repo_root)
     return target
 
 
-def test_foundation_stages_reproduce_and_stay_cached(clone):
-    _run(["dvc", "repro", "data", "base_model"], clone)
+def test_foundation_stages_reproduce_and_stay_cached(foundation_clone):
+    """`foundation_clone` (conftest) ran `dvc repro data base_model` in a fresh clone."""
+    clone = foundation_clone
     report = read_json(clone / "reports/data.json")
     assert report["train"]["kept"] == len(list(read_jsonl(clone / "data/train/cots.jsonl")))
     for name, entry in report["benchmarks"].items():

@@ -107,11 +107,11 @@ stages:
 """
 
 
-@pytest.fixture
-def repo(tmp_path) -> Path:
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory) -> Path:
     """A small repository after a real `dvc repro` (file, directory and nested deps)."""
     root = make_dvc_repo(
-        tmp_path / "repo",
+        tmp_path_factory.mktemp("verify") / "repo",
         {
             "make.py": STAGE_SCRIPT,
             "dvc.yaml": DVC_YAML,
@@ -122,6 +122,12 @@ def repo(tmp_path) -> Path:
     )
     run(["dvc", "repro", "--quiet"], root)
     return root
+
+
+@pytest.fixture
+def repo(reproduced, tmp_path) -> Path:
+    """A copy of `reproduced` of the test's own, to damage (DVC keeps no absolute paths)."""
+    return Path(shutil.copytree(reproduced, tmp_path / "repo", symlinks=True))
 
 
 def _by_path(findings):
