@@ -105,7 +105,7 @@ def test_bf16_training_steps_on_cuda(tiny_model: Path, tmp_path: Path) -> None:
     from asap.train.sft import train_sft
     from tests.test_sft import make_records, train_params
 
-    params = train_params(max_steps=3, save_steps=10)
+    params = train_params(max_steps=3, save_steps=10, bf16=True)
     params.update(device="cuda", model_dtype="bfloat16", max_seq_length=256)
     run = train_sft(tiny_model, make_records(4), params, tmp_path / "model", tmp_path / "ckpt")
     assert run.report["steps"] == 3

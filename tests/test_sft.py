@@ -66,7 +66,10 @@ def make_records(n: int, words: int = 6, method: str = "original") -> list[dict[
 
 def train_params(**training: Any) -> dict[str, Any]:
     base = {
-        "bf16": True,
+        # float32: on CPUs without native bf16 autocast is emulated and many times slower, and
+        # no property tested here depends on the precision (tests/test_precision.py covers the
+        # choice; the CUDA test trains in bf16)
+        "bf16": False,
         "max_steps": 3,
         "per_device_train_batch_size": 1,
         "gradient_accumulation_steps": 1,
@@ -311,15 +314,18 @@ def _weights(model_dir: Path) -> dict[str, Any]:
 
 
 def test_loss_falls_and_a_killed_run_resumes_to_the_same_weights(
-    base_model_dir: Path, tmp_path: Path
+    tiny_model_dir: Path, tmp_path: Path
 ) -> None:
+    """On a tiny random model: resuming is the Trainer's and the checkpoint rule's property,
+    and a loss falling on near-identical records needs no pretrained weights (a larger step
+    size makes the fall certain at this scale)."""
     import torch
 
     records = make_records(2)
-    params = train_params(max_steps=2, save_steps=1)
+    params = train_params(max_steps=2, save_steps=1, learning_rate=1.0e-2)
 
     straight = train_sft(
-        base_model_dir, records, params, tmp_path / "straight", tmp_path / "ckpt-straight"
+        tiny_model_dir, records, params, tmp_path / "straight", tmp_path / "ckpt-straight"
     )
     losses = [h["loss"] for h in straight.history]
     assert len(losses) == 2 and losses[1] < losses[0]
@@ -328,7 +334,7 @@ def test_loss_falls_and_a_killed_run_resumes_to_the_same_weights(
     ckpt = tmp_path / "ckpt-resumed"
     with pytest.raises(_Crash):
         train_sft(
-            base_model_dir,
+            tiny_model_dir,
             records,
             params,
             tmp_path / "resumed",
@@ -344,7 +350,7 @@ def test_loss_falls_and_a_killed_run_resumes_to_the_same_weights(
     assert not is_complete_checkpoint(partial)
     assert latest_complete_checkpoint(ckpt) == ckpt / "checkpoint-1"
 
-    resumed = train_sft(base_model_dir, records, params, tmp_path / "resumed", ckpt)
+    resumed = train_sft(tiny_model_dir, records, params, tmp_path / "resumed", ckpt)
     timing = resumed.timing
     assert timing["resumed_from_step"] == 1 and timing["steps_run_here"] == 1
     assert timing["timed_steps"] == 2 and timing["seconds_per_step"] > 0  # step 1: killed run
@@ -490,15 +496,13 @@ def run_sft_stage(
 
 @pytest.mark.slow
 def test_a_training_of_the_same_examples_is_copied_not_repeated(
-    base_model_dir: Path, repo_root: Path, tmp_path: Path
+    tiny_model_dir: Path, repo_root: Path, tmp_path: Path
 ) -> None:
     """w/o fine's dataset tokenizes to Original's examples (only the `method` field differs):
     its model is Original's, copied, with the bytes a training would write. Once Original's
     folder changes, or without the index, w/o fine trains again."""
-    from tests.tiny_models import tiny_causal_lm
-
     params = train_params(max_steps=1, save_steps=1)
-    params.update(model=str(tiny_causal_lm(base_model_dir, tmp_path / "tiny", "llama")))
+    params.update(model=str(tiny_model_dir))
     params["trained_runs"] = ".cache/sft-runs"
     work = tmp_path / "work"
 
@@ -532,18 +536,15 @@ def test_a_training_of_the_same_examples_is_copied_not_repeated(
 @pytest.mark.slow
 @pytest.mark.parametrize("config", ["cpu_ddp.yaml", "fsdp.yaml"])
 def test_stage_relaunches_on_two_processes(
-    base_model_dir: Path, repo_root: Path, tmp_path: Path, config: str
+    tiny_model_dir: Path, repo_root: Path, tmp_path: Path, config: str
 ) -> None:
     """`sft.num_processes: 2` with configs/accelerate/<config>: `accelerate launch` parses the
     config and runs two processes (gloo on a CPU, where accelerate trains data-parallel; FSDP's
     sharding needs GPUs), and the effective batch stays the configured one. cpu_ddp.yaml is the
     embedded profile's."""
-    from tests.tiny_models import tiny_causal_lm
-
-    model = tiny_causal_lm(base_model_dir, tmp_path / "tiny", "llama")
     params = train_params(max_steps=2, save_steps=1, gradient_accumulation_steps=2)
     params.update(
-        model=str(model),
+        model=str(tiny_model_dir),
         num_processes=2,
         accelerate_config=str(repo_root / "configs/accelerate" / config),
     )
