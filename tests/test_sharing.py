@@ -22,7 +22,7 @@ import pytest
 
 from asap.repro.verify import OK, Finding, file_md5, load_lock, verify_lock
 from tests.dvc_repos import kill_when, run, tool_env, verify_cli
-from tests.miniature import PaperRun
+from tests.miniature import RUNNING, PaperRun
 
 # One worker runs the miniature paper run once and every test built on it (make test-e2e).
 pytestmark = [pytest.mark.slow, pytest.mark.paper_run, pytest.mark.xdist_group("paper_run")]
@@ -43,9 +43,9 @@ def outputs(findings: list[Finding], paths: Iterable[str]) -> list[Finding]:
 
 
 def assert_all_verified(clone: Path) -> None:
-    """Every entry of the lock is present and hashes right, in the library and the CLI."""
-    assert [f for f in verify_lock(clone / "dvc.lock") if f.status != OK] == []
-    assert verify_cli(cwd=clone).returncode == 0
+    """Every entry of the lock is present and hashes right, by `asap verify` (one pass)."""
+    checked = verify_cli(cwd=clone)
+    assert checked.returncode == 0, checked.stdout
 
 
 @pytest.fixture(scope="module")
@@ -132,15 +132,6 @@ def test_datasets_and_models(shared, tmp_path) -> None:
     assert not (clone / "data/eval").exists() or not any((clone / "data/eval").rglob("*.jsonl"))
 
 
-def test_everything_then_only_stats_runs(shared, tmp_path) -> None:
-    clone = fresh_clone(shared, tmp_path / "stats")
-    run(["dvc", "pull"], clone)
-    assert_all_verified(clone)
-    rerun = run(["dvc", "repro", "--force", "--single-item", "stats"], clone)
-    assert "Running stage 'stats'" in rerun.stdout
-    assert "Running stage" not in run(["dvc", "repro"], clone).stdout
-
-
 def test_a_corrupted_object_on_the_remote_is_caught(shared, s3, tmp_path) -> None:
     _, client = s3
     clone = fresh_clone(shared, tmp_path / "corrupt")
@@ -171,7 +162,9 @@ def cached_objects(cache: Path) -> list[Path]:
     return [p for p in cache.rglob("*") if p.is_file() and not p.name.startswith(".")]
 
 
-def test_a_pull_killed_mid_way_keeps_nothing_partial(shared, tmp_path) -> None:
+def test_a_pull_killed_mid_way_keeps_nothing_partial_then_only_stats_runs(shared, tmp_path) -> None:
+    """A killed `dvc pull` leaves only whole objects; pulling again completes it, and then the
+    README's "everything, then only the tables" reruns `stats` alone, to the same tables."""
     clone = fresh_clone(shared, tmp_path / "killed")
     cache = clone / ".dvc/cache/files/md5"
     proc = subprocess.Popen(
@@ -187,6 +180,13 @@ def test_a_pull_killed_mid_way_keeps_nothing_partial(shared, tmp_path) -> None:
         assert file_md5(obj) == obj.parent.name + obj.name.removesuffix(".dir"), obj
     run(["dvc", "pull"], clone)
     assert_all_verified(clone)
+
+    tables = clone / "reports/tables"
+    pulled = {p.name: p.read_bytes() for p in sorted(tables.iterdir())}
+    rerun = run(["dvc", "repro", "--force", "--single-item", "stats"], clone)
+    assert RUNNING.findall(rerun.stdout) == ["stats"], rerun.stdout
+    assert {p.name: p.read_bytes() for p in sorted(tables.iterdir())} == pulled
+    assert "Running stage" not in run(["dvc", "repro"], clone).stdout
 
 
 # -- SSH ---------------------------------------------------------------------------------------
