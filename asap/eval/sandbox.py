@@ -19,6 +19,10 @@ with ``unshare(2)`` from the harness itself, no extra package):
     to the hypervisor, no packet or netlink sockets, and no Unix-domain socket of the host,
     though its socket files are visible under the read-only mounts), socketpair() for
     connected stream pairs only, and no io_uring;
+  * kernel facilities no namespace isolates: the same filter denies the calls that reach
+    them (table below); each run also starts in a new, empty session keyring, and the user
+    keyrings of its uid are emptied, so no key of the evaluating process or of an earlier
+    run or evaluation is in reach even without the filter;
   * files: in a private mount namespace every mount is remounted read-only (per mount point,
     never the filesystem itself), /tmp, /var/tmp and /dev/shm get a fresh size-capped tmpfs
     per run, the working directory is a new directory on it, and private ancestors of the
@@ -37,17 +41,75 @@ with ``unshare(2)`` from the harness itself, no extra package):
 ``userns`` (not root, unprivileged user namespaces allowed): the same namespaces inside a new
 user namespace; the program keeps the caller's uid but loses every capability (bounding set,
 locked securebits, capset) so the read-only remounts hold; RLIMIT_NPROC counts per user
-namespace.
+namespace; a new session keyring per run, the user keyrings are those of the user namespace.
 ``process`` (no namespaces available): new session, the same resource limits, the seccomp
-filter (so still no network and no host socket on x86_64), a fresh temporary directory as
-working directory, the unprivileged uid when running as root (which then keeps
-CAP_DAC_READ_SEARCH so that an interpreter under a private home stays importable: it can read
-every file), the run's
-process group killed when it ends, and the subreaper sweep for processes that left it. What
-does NOT hold here: files writable by that uid (e.g. new files in /tmp, or, when not root,
-everything the calling user can write) can be changed; without x86_64 seccomp the network is
-reachable; RLIMIT_NPROC counts the user's other processes too (the harness adds their
-number). `detect_isolation` logs a warning when it falls back to it.
+filter (so still no network, no host socket and no keyring on x86_64), a new session
+keyring, a fresh temporary directory as working directory, the unprivileged uid when running
+as root (which then keeps CAP_DAC_READ_SEARCH so that an interpreter under a private home
+stays importable: it can read every file), the run's process group killed when it ends, and
+the subreaper sweep for processes that left it. What does NOT hold here: files writable by
+that uid (e.g. new files in /tmp, or, when not root, everything the calling user can write)
+can be changed; without x86_64 seccomp the network is reachable; RLIMIT_NPROC counts the
+user's other processes too (the harness adds their number). `detect_isolation` logs a
+warning when it falls back to it.
+
+The seccomp filter (x86_64; ``sandbox_harness.DENIED_CALLS``), call by call through the deny
+list of Docker's default profile and the calls next to them. EACCES: denied, answered EACCES
+(as a missing permission, so programs fail cleanly); a run has no capabilities, so the kernel
+refuses many of these anyway and the filter is a second wall. Set-up (unshare, mount) comes
+before the filter, in the run's own process.
+
+==============================================  ======  =====================================
+call                                            denied  why
+==============================================  ======  =====================================
+socket, connect                                 EACCES  network and host Unix sockets, even
+                                                        without a network namespace
+socketpair, other than SOCK_STREAM              EACCES  a datagram pair can send to a named
+                                                        address; stream pairs stay (asyncio,
+                                                        multiprocessing)
+io_uring_setup                                  EACCES  its operations bypass the filter
+add_key, request_key, keyctl                    EACCES  keyrings are not namespaced: the
+                                                        evaluating process's session keyring,
+                                                        the uid's user keyring that outlives
+                                                        runs and evaluations
+bpf                                             EACCES  maps and programs are kernel-wide
+perf_event_open                                 EACCES  counters of CPUs shared with the host
+                                                        and other processes (side channels)
+userfaultfd                                     EACCES  no use to a run; an exploit staple
+kexec_load, kexec_file_load, reboot             EACCES  the host's kernel
+init_module, finit_module, delete_module        EACCES  the host's kernel modules
+create_module, get_kernel_syms, query_module,   EACCES  obsolete (no longer in the kernel)
+nfsservctl, _sysctl, uselib
+sysfs, ustat                                    EACCES  obsolete; describe host file systems
+acct                                            EACCES  host-wide process accounting
+quotactl, quotactl_fd                           EACCES  host file system quotas
+swapon, swapoff                                 EACCES  host swap
+settimeofday, clock_settime, clock_adjtime,     EACCES  the host's clock
+adjtimex
+ioperm, iopl                                    EACCES  the host's I/O ports
+syslog, lookup_dcookie                          EACCES  the host's kernel log and profiling
+mount, umount2, pivot_root, open_tree,          EACCES  a run keeps the read-only mounts it
+move_mount, fsopen, fsconfig, fsmount, fspick,          was given
+mount_setattr
+name_to_handle_at, open_by_handle_at            EACCES  open files past the mount covers
+                                                        (``process`` as root keeps
+                                                        CAP_DAC_READ_SEARCH)
+unshare, setns, clone with a CLONE_NEW* flag    EACCES  a run keeps its namespaces; a new user
+                                                        namespace hands it capabilities and
+                                                        kernel attack surface
+clone3                                          ENOSYS  flags in memory the filter cannot
+                                                        read; libc falls back to clone
+ptrace, process_vm_readv, process_vm_writev,    EACCES  other processes' memory, descriptors,
+pidfd_getfd, kcmp, move_pages, migrate_pages            kernel objects: at ``process`` level
+                                                        the evaluating process may share the
+                                                        uid; no run needs them
+stime, umount, vm86, vm86old (i386 only)        EACCES  every ABI but x86_64 is denied (i386,
+                                                        x32)
+clone without CLONE_NEW*, fork, vfork           no      processes, threads, multiprocessing
+get_mempolicy, set_mempolicy, mbind             no      the run's own memory; NUMA-aware
+                                                        libraries query them
+personality                                     no      the run's own processes only
+==============================================  ======  =====================================
 
 Faking a pass is impossible at every level because the verdict never comes from the sandbox's
 exit status or from a flag it sets: return values cross the boundary only as plain builtin

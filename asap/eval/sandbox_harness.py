@@ -438,16 +438,83 @@ def _scratch_filesystem(job):
 
 
 AUDIT_ARCH_X86_64, X32_SYSCALL_BIT = 0xC000003E, 0x40000000
-NR_SOCKET, NR_CONNECT, NR_SOCKETPAIR, NR_IO_URING_SETUP = 41, 42, 53, 425
-SOCK_STREAM, SOCK_TYPE_MASK, EACCES = 1, 0xF, 13
+NR_SOCKETPAIR, NR_CLONE, NR_CLONE3 = 53, 56, 435
+SOCK_STREAM, SOCK_TYPE_MASK, EACCES, ENOSYS = 1, 0xF, 13, 38
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC
+CLONE_NAMESPACES |= CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
 BPF_LD_ABS, BPF_JEQ, BPF_JGE, BPF_RET, BPF_AND_K = 0x20, 0x15, 0x35, 0x06, 0x54
 
+# System calls a run cannot make at all, answered EACCES (x86_64 numbers). Why each one: the
+# table in `asap.eval.sandbox`.
+DENIED_CALLS = {
+    "socket": 41,
+    "connect": 42,
+    "io_uring_setup": 425,
+    "add_key": 248,
+    "request_key": 249,
+    "keyctl": 250,
+    "bpf": 321,
+    "perf_event_open": 298,
+    "userfaultfd": 323,
+    "kexec_load": 246,
+    "kexec_file_load": 320,
+    "reboot": 169,
+    "init_module": 175,
+    "finit_module": 313,
+    "delete_module": 176,
+    "create_module": 174,
+    "get_kernel_syms": 177,
+    "query_module": 178,
+    "acct": 163,
+    "quotactl": 179,
+    "quotactl_fd": 443,
+    "swapon": 167,
+    "swapoff": 168,
+    "settimeofday": 164,
+    "clock_settime": 227,
+    "clock_adjtime": 305,
+    "adjtimex": 159,
+    "ioperm": 173,
+    "iopl": 172,
+    "syslog": 103,
+    "lookup_dcookie": 212,
+    "mount": 165,
+    "umount2": 166,
+    "pivot_root": 155,
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "mount_setattr": 442,
+    "name_to_handle_at": 303,
+    "open_by_handle_at": 304,
+    "unshare": 272,
+    "setns": 308,
+    "ptrace": 101,
+    "process_vm_readv": 310,
+    "process_vm_writev": 311,
+    "pidfd_getfd": 438,
+    "kcmp": 312,
+    "move_pages": 279,
+    "migrate_pages": 256,
+    "sysfs": 139,
+    "ustat": 136,
+    "uselib": 134,
+    "_sysctl": 156,
+    "nfsservctl": 180,
+}
 
-def _socket_filter(ctypes):
-    """seccomp program: no socket() and no connect() at all, socketpair() for stream pairs
-    only, no io_uring, no x32 or i386 system calls.
+
+def _filter_program():
+    """The runs' seccomp program as (code, jt, jf, k) rows: every ABI but x86_64 (i386, x32)
+    denied, `DENIED_CALLS` denied, socketpair() for stream pairs only, clone() without
+    namespace flags only, and clone3() answered ENOSYS, as container runtimes do: its flags lie
+    in memory a filter cannot read, and libc then falls back to clone() (threads).
 
     Without socket() a run cannot open any network (IP, vsock to the hypervisor, packet,
     netlink) even where there is no network namespace, nor reach a Unix-domain socket of the
@@ -455,23 +522,49 @@ def _socket_filter(ctypes):
     connect() or sendto() to a path or name needs a socket from socket(2). socketpair(2)
     creates two sockets connected to each other and to nothing else; it stays allowed for
     SOCK_STREAM (asyncio, multiprocessing.Pipe) and is refused for datagram and seqpacket
-    pairs, whose sockets could still send to a named address. x86_64 only. Built once;
-    returns (pointer, buffers...)."""
-    program = [  # (code, jump if true, jump if false, k); jumps are relative
-        (BPF_LD_ABS, 0, 0, 4),  # 0: arch
-        (BPF_JEQ, 0, 10, AUDIT_ARCH_X86_64),  # 1: other ABI -> 12
-        (BPF_LD_ABS, 0, 0, 0),  # 2: syscall number
-        (BPF_JGE, 8, 0, X32_SYSCALL_BIT),  # 3: x32 -> 12
-        (BPF_JEQ, 7, 0, NR_SOCKET),  # 4: socket -> 12
-        (BPF_JEQ, 6, 0, NR_CONNECT),  # 5: connect -> 12
-        (BPF_JEQ, 5, 0, NR_IO_URING_SETUP),  # 6: io_uring -> 12
-        (BPF_JEQ, 0, 3, NR_SOCKETPAIR),  # 7: socketpair -> 8, else -> 11
-        (BPF_LD_ABS, 0, 0, 24),  # 8: socketpair's type (second argument, low word)
-        (BPF_AND_K, 0, 0, SOCK_TYPE_MASK),  # 9: without SOCK_CLOEXEC / SOCK_NONBLOCK
-        (BPF_JEQ, 0, 1, SOCK_STREAM),  # 10: stream -> 11, else -> 12
-        (BPF_RET, 0, 0, SECCOMP_RET_ALLOW),  # 11
-        (BPF_RET, 0, 0, SECCOMP_RET_ERRNO | EACCES),  # 12
+    pairs, whose sockets could still send to a named address."""
+    code = [  # a string is a label; jumps name one (None: the next row)
+        (BPF_LD_ABS, None, None, 4),  # arch
+        (BPF_JEQ, None, "deny", AUDIT_ARCH_X86_64),
+        (BPF_LD_ABS, None, None, 0),  # system call number
+        (BPF_JGE, "deny", None, X32_SYSCALL_BIT),
+        *[(BPF_JEQ, "deny", None, number) for number in sorted(DENIED_CALLS.values())],
+        (BPF_JEQ, "enosys", None, NR_CLONE3),
+        (BPF_JEQ, "clone", None, NR_CLONE),
+        (BPF_JEQ, None, "allow", NR_SOCKETPAIR),
+        (BPF_LD_ABS, None, None, 24),  # socketpair's type (second argument, low word)
+        (BPF_AND_K, None, None, SOCK_TYPE_MASK),  # without SOCK_CLOEXEC / SOCK_NONBLOCK
+        (BPF_JEQ, "allow", "deny", SOCK_STREAM),
+        "clone",
+        (BPF_LD_ABS, None, None, 16),  # clone's flags (first argument, low word)
+        (BPF_AND_K, None, None, CLONE_NAMESPACES),
+        (BPF_JEQ, "allow", "deny", 0),
+        "allow",
+        (BPF_RET, None, None, SECCOMP_RET_ALLOW),
+        "deny",
+        (BPF_RET, None, None, SECCOMP_RET_ERRNO | EACCES),
+        "enosys",
+        (BPF_RET, None, None, SECCOMP_RET_ERRNO | ENOSYS),
     ]
+    labels, rows = {}, []
+    for item in code:
+        if isinstance(item, str):
+            labels[item] = len(rows)
+        else:
+            rows.append(item)
+
+    def offset(label, index):
+        jump = 0 if label is None else labels[label] - index - 1
+        if not 0 <= jump <= 255:
+            raise SetupError(f"seccomp jump to {label} out of range")
+        return jump
+
+    return [(op, offset(jt, i), offset(jf, i), k) for i, (op, jt, jf, k) in enumerate(rows)]
+
+
+def _build_filter(ctypes):
+    """The filter as the kernel takes it. x86_64 only. Returns (pointer, buffers...)."""
+    program = _filter_program()
 
     class SockFilter(ctypes.Structure):
         _fields_ = [  # noqa: RUF012 (ctypes wants a list)
@@ -492,14 +585,50 @@ def _socket_filter(ctypes):
 _SECCOMP = []  # the filter, built once (in the zygote) and installed by every run
 
 
-def _forbid_sockets(ctypes, libc):
-    """Install the socket filter; False where it does not apply (not x86_64)."""
+def _install_filter(ctypes, libc):
+    """Install the runs' seccomp filter; False where it does not apply (not x86_64)."""
     if os.uname().machine != "x86_64":
         return False
     if not _SECCOMP:
-        _SECCOMP.extend(_socket_filter(ctypes))
+        _SECCOMP.extend(_build_filter(ctypes))
     result = libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, _SECCOMP[0], 0, 0)
     _check(ctypes, result, "seccomp filter")
+    return True
+
+
+# keyctl(2) by machine (glibc has no wrapper; the filter denies it on x86_64 once installed)
+NR_KEYCTL = {"x86_64": 250, "aarch64": 219, "riscv64": 219, "ppc64le": 271, "s390x": 280}
+KEYCTL_GET_KEYRING_ID, KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 0, 1, 7
+KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -3, -4, -5
+
+
+def _keyctl(*args):
+    """(result, errno) of keyctl(2); ENOSYS on a machine not in NR_KEYCTL."""
+    number = NR_KEYCTL.get(os.uname().machine)
+    if number is None:
+        return -1, ENOSYS
+    ctypes, libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    ctypes.set_errno(0)
+    result = libc.syscall(ctypes.c_long(number), *[ctypes.c_long(arg) for arg in args])
+    return result, ctypes.get_errno() if result < 0 else 0
+
+
+def _fresh_session_keyring(own_uid=False):
+    """Join a new, empty session keyring: nothing the evaluating process holds in its session
+    keyring is in reach (possession would grant it whatever the uid), even where the filter
+    does not deny keyctl. With a uid of its own (`own_uid`), also empty that uid's user and
+    user-session keyrings, which outlive runs and evaluations. False where this process
+    cannot use keyrings at all (no keyctl, or a filter above the sandbox refuses it)."""
+    result, err = _keyctl(KEYCTL_JOIN_SESSION_KEYRING, 0)
+    if result < 0:
+        if _keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0)[0] >= 0:
+            raise SetupError(f"new session keyring: {os.strerror(err)}")
+        return False
+    for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING) if own_uid else ():
+        result, err = _keyctl(KEYCTL_CLEAR, keyring)
+        if result < 0:
+            raise SetupError(f"clearing user keyring {keyring}: {os.strerror(err)}")
     return True
 
 
@@ -514,6 +643,7 @@ def _capset(ctypes, libc, capabilities):
 
 def _drop_privileges(job, workdir):
     """Root: switch to the slot's unprivileged uid. User namespace: drop every capability.
+    Then a fresh session keyring, and last the seccomp filter (`_filter_program`).
 
     Without a mount namespace the interpreter may sit under a private home (/root/.pyenv): the
     process level then keeps CAP_DAC_READ_SEARCH (read any file, write nothing more)."""
@@ -522,7 +652,8 @@ def _drop_privileges(job, workdir):
         libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
     libc.prctl(PR_CAP_AMBIENT, 4, 0, 0, 0)  # PR_CAP_AMBIENT_CLEAR_ALL
     uid = job.get("uid")
-    if uid is not None and os.geteuid() == 0 and job["isolation"] != "userns":
+    own_uid = uid is not None and os.geteuid() == 0 and job["isolation"] != "userns"
+    if own_uid:
         keep = [CAP_DAC_READ_SEARCH] if job["isolation"] == "process" else []
         os.chown(workdir, uid, uid)
         libc.prctl(PR_SET_KEEPCAPS, 1 if keep else 0, 0, 0, 0)
@@ -537,7 +668,8 @@ def _drop_privileges(job, workdir):
         )
         _capset(ctypes, libc, [])
     _check(ctypes, libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    return os.geteuid(), _forbid_sockets(ctypes, libc)
+    keyring = _fresh_session_keyring(own_uid)  # keyctl still allowed: before the filter
+    return os.geteuid(), keyring, _install_filter(ctypes, libc)
 
 
 def _set_limit(which, soft, hard=None):
@@ -575,7 +707,7 @@ def _setup(job):
     info = {"isolation": isolation}
     namespaces = isolation in ("namespaces", "userns")
     workdir = _scratch_filesystem(job) if namespaces else job["workdir"]
-    info["uid"], info["seccomp"] = _drop_privileges(job, workdir)
+    info["uid"], info["session_keyring"], info["seccomp"] = _drop_privileges(job, workdir)
     os.chdir(workdir)
     os.umask(0o077)
     limits = job["limits"]
@@ -1001,7 +1133,7 @@ def _warm_up():
     _install_exit_builtins()
     ctypes, _ = _libc()
     if os.uname().machine == "x86_64" and not _SECCOMP:
-        _SECCOMP.extend(_socket_filter(ctypes))
+        _SECCOMP.extend(_build_filter(ctypes))
     import gc
 
     gc.collect()
