@@ -324,11 +324,14 @@ def _wait_for(condition: Any, timeout_s: float) -> bool:
 
 @pytest.mark.slow
 def test_anchor_and_coarse_stages_with_a_local_transformers_server(
-    tmp_path: Path, base_model_dir: Path, repo_root: Path
+    tmp_path: Path, tiny_model_dir: Path, repo_root: Path
 ) -> None:
+    """The server's life cycle, kill and resume, caching and the select rule: none depends on
+    what the teacher has learnt, so a tiny random model with the embedded tokenizer serves
+    (its answers are mostly unparseable: every record then keeps its original steps)."""
     workspace = tmp_path.resolve()
     (workspace / "models").mkdir()
-    (workspace / "models" / "base").symlink_to(base_model_dir.resolve())
+    (workspace / "models" / "base").symlink_to(tiny_model_dir.resolve())
     (workspace / "params.yaml").write_text(yaml.safe_dump(_stage_params(max_tokens=6)))
     # two real training records, CoTs cut to 8 steps to keep the prompts short
     records = train_records()[:2]
