@@ -1,9 +1,10 @@
 """Reproducibility of the cheap stages in fresh clones: same hashes, verify, push/pull, --pull.
 
 Two clones of the committed repository run `dvc repro data base_model` in different
-environments (offline flag, time zone); every output must hash the same. One clone then pushes
-to a local-directory remote, loses its outputs and cache, and gets them back with `dvc pull` and
-with `dvc repro --pull` (which must not rerun the stage).
+environments (offline flag, time zone); every output must hash the same. The first is the
+session's foundation clone, which other tests read too: tests here damage only copies. A copy
+of it pushes to a local-directory remote, loses its outputs and cache, and gets them back with
+`dvc pull` and with `dvc repro --pull` (which must not rerun the stage).
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ DATA_OUTS = ["data/train/cots.jsonl", "data/benchmarks"]
 
 
 @pytest.fixture(scope="module")
-def clones(repo_root, tmp_path_factory):
-    base = tmp_path_factory.mktemp("reproducibility")
-    environments = {"a": {}, "b": {"HF_HUB_OFFLINE": "0", "TZ": "Asia/Tokyo"}}
-    for name, env in environments.items():
-        run(["git", "clone", "--quiet", str(repo_root), str(base / name)], base)
-        run(["dvc", "repro", *STAGES], base / name, **env)
-    return base / "a", base / "b"
+def clones(repo_root, foundation_clone, tmp_path_factory):
+    """Two fresh clones, each after its own `dvc repro data base_model`: the session's
+    foundation clone (conftest, the test environment) and one in another environment."""
+    other = tmp_path_factory.mktemp("reproducibility") / "b"
+    run(["git", "clone", "--quiet", str(repo_root), str(other)], repo_root)
+    run(["dvc", "repro", *STAGES], other, HF_HUB_OFFLINE="0", TZ="Asia/Tokyo")
+    return foundation_clone, other
 
 
 def _verify(lock, *args):
