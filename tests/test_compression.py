@@ -20,7 +20,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asap.compression import BUILDERS, Models, cache_record
+from asap.compression import BUILDERS, Models, build, cache_record
 from asap.compression.ablations import SurprisalOnly, Unchanged
 from asap.compression.llmlingua2 import (
     ClassifierError,
@@ -45,7 +45,6 @@ from asap.compression.spirit import Spirit, step_perplexities
 from asap.data.steps import join_steps, split_steps
 from asap.methods import METHODS, methods_of_stage
 from asap.repro.cache import RecordCache, run_cached
-from asap.repro.code import code_fingerprint
 from asap.repro.io import read_json, read_jsonl, write_jsonl
 from asap.repro.params import load_params
 from asap.scoring.logprobs import Scorer, load_scorer
@@ -70,7 +69,8 @@ def cut(record: dict[str, Any], steps: slice) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def scorer(base_model_dir: Path) -> Scorer:
-    return load_scorer(base_model_dir, dtype="bfloat16", device="cpu", batch_size=1)
+    # float32: nothing here depends on precision, and the CPU may only emulate bfloat16
+    return load_scorer(base_model_dir, dtype="float32", device="cpu", batch_size=1)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +88,20 @@ def classifier(classifier_dir: Path) -> Any:
 
 def indentations(cot: str) -> list[str]:
     return [line[: len(line) - len(line.lstrip())] for line in cot.split("\n") if line.strip()]
+
+
+def surprisal_pruning(
+    steps: list[str], surprisal: list[float], budget: int, tokens: Any
+) -> list[bool]:
+    """Algorithm 2 by hand: drop the lowest-surprisal step left (ties: lower index) and recount
+    with `tokens`, until the rest fits `budget` or one step is left."""
+    kept = [True] * len(steps)
+    for i in sorted(range(len(steps)), key=lambda i: (surprisal[i], i)):
+        rest = [s for s, k in zip(steps, kept, strict=True) if k]
+        if len(rest) == 1 or tokens(join_steps(rest)) <= budget:
+            break
+        kept[i] = False
+    return kept
 
 
 # --- registry and params -------------------------------------------------------------------
@@ -264,27 +278,26 @@ def test_long_cot_is_scored_in_windows(scorer: Scorer, real_cots) -> None:
 # --- SPIRIT -------------------------------------------------------------------------------
 
 
-def test_cached_variant_scores_equal_the_shared_scorer(base_model_dir: Path, real_cots) -> None:
-    fp32 = load_scorer(base_model_dir, dtype="float32", device="cpu", batch_size=1)
+def test_cached_variant_scores_equal_the_shared_scorer(scorer: Scorer, real_cots) -> None:
     steps = split_steps(real_cots[2]["cot"])[:3]
-    base = fp32.encode("Q\n<think>\n" + join_steps(steps)).input_ids
+    base = scorer.encode("Q\n<think>\n" + join_steps(steps)).input_ids
     variants = [
-        fp32.encode("Q\n<think>\n" + join_steps(steps[:i] + steps[i + 1 :])).input_ids
+        scorer.encode("Q\n<think>\n" + join_steps(steps[:i] + steps[i + 1 :])).input_ids
         for i in range(len(steps))
     ]
-    base_scores, scored = score_variants(fp32, base, variants)
+    base_scores, scored = score_variants(scorer, base, variants)
     positions = [list(range(v.start, len(ids))) for v, ids in zip(scored, variants, strict=True)]
-    reference = fp32.target_logprobs(variants, positions)
+    reference = scorer.target_logprobs(variants, positions)
     for ours, theirs in zip(scored, reference, strict=True):
         assert ours.logprobs == pytest.approx(theirs, abs=1e-3)
     assert base_scores[1:] == pytest.approx(
-        fp32.target_logprobs([base], [list(range(1, len(base)))])[0], abs=1e-3
+        scorer.target_logprobs([base], [list(range(1, len(base)))])[0], abs=1e-3
     )
     # a horizon covering everything changes nothing; a short one scores fewer positions
-    _, capped = score_variants(fp32, base, variants, horizon=5)
+    _, capped = score_variants(scorer, base, variants, horizon=5)
     assert [len(v.logprobs) for v in capped] == [min(5, len(v.logprobs)) for v in scored]
     # too long for the context: the shared windowed scorer takes over, same positions
-    small = Scorer(fp32.model, fp32.tokenizer, max_context=128)
+    small = Scorer(scorer.model, scorer.tokenizer, max_context=128)
     assert len(base) > 128
     _, windowed = score_variants(small, base, variants)
     assert [v.start for v in windowed] == [v.start for v in scored]
@@ -338,12 +351,11 @@ def first_token_at(offsets: list[tuple[int, int]], char: int) -> int:
 
 
 def test_spirit_perplexity_equals_a_plain_pass_without_the_step(
-    base_model_dir: Path, plain_model: Any, real_cots
+    scorer: Scorer, plain_model: Any, real_cots
 ) -> None:
-    exact = load_scorer(base_model_dir, dtype="float32", device="cpu", batch_size=1)
     question = "Solve the problem."
     steps = split_steps(cut(real_cots[2], slice(0, 5))["cot"])
-    perplexity, _ = step_perplexities(exact, question, steps, horizon=None)
+    perplexity, _ = step_perplexities(scorer, question, steps, horizon=None)
     prefix = question + "\n<think>\n"
     for i, value in enumerate(perplexity):
         text = prefix + join_steps([*steps[:i], *steps[i + 1 :]])
@@ -354,9 +366,8 @@ def test_spirit_perplexity_equals_a_plain_pass_without_the_step(
 
 
 def test_wo_coarse_surprisal_equals_a_plain_pass(
-    base_model_dir: Path, plain_model: Any, real_cots
+    scorer: Scorer, plain_model: Any, real_cots
 ) -> None:
-    exact = load_scorer(base_model_dir, dtype="float32", device="cpu", batch_size=1)
     record = {**cut(real_cots[1], slice(0, 8)), "question": "Solve the problem."}
     steps = split_steps(record["cot"])
     prefix = record["question"] + "\n<think>\n"
@@ -364,7 +375,7 @@ def test_wo_coarse_surprisal_equals_a_plain_pass(
     starts = [len(prefix) + sum(len(s) + 2 for s in steps[:i]) for i in range(len(steps))]
     expected = [-logprobs[first_token_at(offsets, c)] for c in starts]
     budget = 300
-    (result,) = SurprisalOnly(exact, budget=budget).compress([record])
+    (result,) = SurprisalOnly(scorer, budget=budget).compress([record])
     assert result["surprisal"] == pytest.approx(expected, rel=1e-3, abs=1e-3)
     # the removed steps are the lowest-surprisal ones, and removing fewer would not fit
     order = sorted(range(len(steps)), key=lambda i: expected[i])
@@ -398,13 +409,14 @@ def test_spirit_and_selective_context_edge_cases(scorer: Scorer, real_cots) -> N
 
 
 def test_wo_coarse_is_surprisal_pruning_of_the_original(scorer: Scorer, real_cots) -> None:
-    from asap.pruning.surprisal import prune_records
-
     record = {**cut(real_cots[1], slice(0, 6)), "question": "Solve the problem."}
     steps = split_steps(record["cot"])
     (result,) = SurprisalOnly(scorer, budget=300).compress([record])
-    (expected,) = prune_records(scorer, [(record["question"], steps)], 300)
-    assert result["cot"] == join_steps(expected.pruned_steps(steps))
+    # its surprisals are a plain pass's (test_wo_coarse_surprisal_equals_a_plain_pass); the
+    # pruning is redone by hand
+    expected = surprisal_pruning(steps, result["surprisal"], 300, scorer.count_tokens)
+    assert result["kept"] == expected and 1 <= sum(expected) < len(steps)
+    assert result["cot"] == join_steps([s for s, k in zip(steps, expected, strict=True) if k])
     assert scorer.count_tokens(result["cot"]) <= 300 < scorer.count_tokens(record["cot"])
 
 
@@ -513,7 +525,6 @@ def test_cache_resumes_without_recomputing(tmp_path: Path, real_cots) -> None:
     # pruning keeps exactly the results of the records of the last run
     assert run(cache, real_cots[:1], prune=True)[1] == 0
     assert len(list(tmp_path.rglob("*.json"))) == 1
-    assert code_fingerprint(Spirit.modules) == code_fingerprint(Spirit.modules)
 
 
 def test_report_entry_and_figure(tmp_path: Path, real_cots) -> None:
@@ -686,28 +697,55 @@ def test_classifier_methods_through_their_stage(
 
 
 @pytest.mark.slow
-def test_scorer_methods_through_their_stage(workdir: Path, repo_root: Path) -> None:
-    """Selective Context, SPIRIT and w/o coarse through `stages.compress` on two short real
-    records: the datasets equal the library's output on the same records."""
+def test_scorer_methods_through_their_stage(workdir: Path, repo_root: Path, scorer: Scorer) -> None:
+    """Selective Context's, SPIRIT's and w/o coarse's params reach their compressors, and w/o
+    coarse runs through `stages.compress` on two short real records: its dataset is the pruning,
+    redone by hand, of the surprisals the stage cached. (The stage's path is the same for every
+    method: `test_stages_write_datasets_reports_and_resume`; the compressors: the tests above.)"""
     records = [cut(r, slice(0, 4)) for r in list(read_jsonl(workdir / "data/train/cots.jsonl"))[:2]]
     write_jsonl(workdir / "data/train/cots.jsonl", records)
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     baselines = params["embedded"]["baselines"]
+    # values unlike params.yaml's, so that a setting that does not arrive shows
+    baselines["selective_context"].update(ratio=0.4, unit="phrases", rule="percentile")
+    baselines["selective_context"]["aggregate"] = "mean"
+    baselines["spirit"].update(ratio=0.6, horizon=32)
     baselines["wo_coarse"]["budget"] = 120
     (workdir / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    models = Models(baselines["scorer"], "embedded.baselines.scorer")  # the stage's scorer
-    for method in ("selective_context", "spirit", "wo_coarse"):
-        done = run_stage(workdir, repo_root, "stages.compress", method)
-        assert done.returncode == 0, done.stderr[-3000:]
-        sft = list(read_jsonl(workdir / f"data/sft/{method}.jsonl"))
-        assert [(r["id"], r["question"], r["answer"]) for r in sft] == [
-            (r["id"], r["question"], r["answer"]) for r in records
-        ]
-        compressor = BUILDERS[method](baselines[method], models, method)
-        assert [r["cot"] for r in sft] == [c["cot"] for c in compressor.compress(records)]
-        assert all(
-            models.scorer().count_tokens(s["cot"]) < models.scorer().count_tokens(r["cot"])
-            for s, r in zip(sft, records, strict=True)
-        )
-        report = read_json(workdir / f"reports/compression/{method}.json")
-        assert report["status"] == "ok" and report["records"] == 2
+    expected = {
+        "selective_context": (
+            {"ratio": 0.4, "unit": "phrases", "context": "raw", "rule": "percentile",
+             "aggregate": "mean"},
+            0.4,
+        ),
+        "spirit": ({"ratio": 0.6, "context": "raw", "horizon": 32}, 0.6),
+        "wo_coarse": ({"budget": 120, "mode": "global", "context": "raw"}, None),
+    }  # fmt: skip
+
+    class Loaded(Models):  # the scorer already loaded here
+        def scorer(self) -> Scorer:
+            return scorer
+
+    models = Loaded(baselines["scorer"], "embedded.baselines.scorer")
+    for method, (wanted, ratio) in expected.items():  # the call the stage makes
+        compressor = build(method, baselines[method], models, method)
+        assert (compressor.settings(), compressor.requested_ratio) == (wanted, ratio), method
+
+    done = run_stage(workdir, repo_root, "stages.compress", "wo_coarse")
+    assert done.returncode == 0, done.stderr[-3000:]
+    sft = list(read_jsonl(workdir / "data/sft/wo_coarse.jsonl"))
+    assert [(r["id"], r["question"], r["answer"]) for r in sft] == [
+        (r["id"], r["question"], r["answer"]) for r in records
+    ]
+    report = read_json(workdir / "reports/compression/wo_coarse.json")
+    assert report["status"] == "ok" and report["records"] == 2
+    assert report["settings"] == expected["wo_coarse"][0]
+    cache = workdir / "data/cache/compress/wo_coarse"
+    cached = {entry["cot"]: entry for entry in map(read_json, cache.rglob("*.json"))}
+    assert len(cached) == 2
+    for out, record in zip(sft, records, strict=True):
+        steps = split_steps(record["cot"])
+        kept = surprisal_pruning(steps, cached[out["cot"]]["surprisal"], 120, scorer.count_tokens)
+        assert cached[out["cot"]]["kept"] == kept and 1 <= sum(kept) < len(steps)
+        assert out["cot"] == join_steps([s for s, k in zip(steps, kept, strict=True) if k])
+        assert scorer.count_tokens(out["cot"]) <= 120 < scorer.count_tokens(record["cot"])
