@@ -20,11 +20,20 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# One intra-op thread per process, for the test processes and every stage or tool they start
-# (they inherit the environment): two workers that each spin up a thread pool per core
-# over-subscribe the machine and make every forward pass wait for a busy core.
-for _pool in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_pool, "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Share the cores out among the test workers, for the test processes and every stage or
+    tool they start (set here, before xdist starts its workers, so all inherit it): two workers
+    that each spin up a thread pool per core over-subscribe the machine and make every forward
+    pass wait for a busy core; a single process (the end-to-end tier's one long chain) keeps
+    every core."""
+    workers = config.getoption("numprocesses", default=None)
+    if not isinstance(workers, int) or workers < 1:
+        workers = os.cpu_count() if workers else 1  # "auto"/"logical": one per core
+    threads = max(1, (os.cpu_count() or 1) // (workers or 1))
+    for pool in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(pool, str(threads))
 
 
 @pytest.fixture(scope="session")
